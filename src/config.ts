@@ -1,0 +1,81 @@
+// Every setting, parsed once: a flag (--port 8080 or --port=8080) wins over its environment
+// variable, which wins over the default. `--help` prints this table.
+import { z } from "zod";
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const number = (min: number) => z.coerce.number().min(min);
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes");
+const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
+const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal("").transform(() => undefined), schema]);
+
+const OPTIONS = {
+  port: { env: "PORT", default: "3000", schema: int(0, 65535), help: "TCP port (0: any free port)" },
+  host: { env: "HOST", default: "0.0.0.0", schema: z.string().min(1), help: "address to listen on" },
+  db: { env: "CHAT_DB", default: "./chat.db", schema: z.string().min(1), help: "SQLite database file (created if missing)" },
+  history: { env: "CHAT_HISTORY", default: "100", schema: int(0, 10_000), help: "messages sent on join" },
+  retentionDays: {
+    env: "CHAT_RETENTION_DAYS",
+    default: "",
+    schema: optional(number(0).refine((d) => d > 0, "must be more than 0")),
+    help: "delete messages older than this many days (unset: keep everything)",
+  },
+  rateLimit: { env: "CHAT_RATE_LIMIT", default: "2", schema: number(0), help: "messages per second per client IP (0: off)" },
+  rateBurst: { env: "CHAT_RATE_BURST", default: "10", schema: int(1), help: "messages a client IP may send at once" },
+  maxConnectionsPerIp: { env: "CHAT_MAX_CONNECTIONS_PER_IP", default: "20", schema: int(0), help: "open sockets per client IP (0: off)" },
+  maxFrameBytes: { env: "CHAT_MAX_FRAME_BYTES", default: "65536", schema: int(1024, 16 * 1024 * 1024), help: "largest accepted frame; larger ones are closed 1009" },
+  origins: { env: "CHAT_ORIGINS", default: "", schema: list, help: "extra allowed browser origins, comma-separated (the server's own host is always allowed)" },
+  trustProxy: { env: "CHAT_TRUST_PROXY", default: "false", schema: bool, help: "take the client IP from X-Forwarded-For" },
+  logLevel: { env: "CHAT_LOG_LEVEL", default: "info", schema: z.enum(["debug", "info", "warn", "error", "silent"]), help: "debug, info, warn, error or silent" },
+} as const;
+
+type Options = typeof OPTIONS;
+export type Config = { [K in keyof Options]: z.output<Options[K]["schema"]> };
+
+const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+export class ConfigError extends Error {}
+
+export function usage(): string {
+  const rows = Object.entries(OPTIONS).map(([key, o]) => {
+    const flag = `${flagOf(key)} <${o.env}>`.padEnd(58);
+    return `  ${flag}${o.help}${o.default === "" ? "" : ` (default: ${o.default})`}`;
+  });
+  return [
+    "chat-server: a multi-room WebSocket chat server",
+    "",
+    "Usage: chat-server [options]",
+    "",
+    "Options (each also an environment variable, shown in <>; a flag wins):",
+    ...rows,
+    `  ${"--help".padEnd(58)}print this and exit`,
+    "",
+  ].join("\n");
+}
+
+/** Parses argv (without the executable and script) and env; throws ConfigError with every problem. */
+export function parseConfig(argv: string[], env: Record<string, string | undefined>): Config {
+  const flags = new Map<string, string>();
+  const problems: string[] = [];
+  const byFlag = new Map(Object.keys(OPTIONS).map((key) => [flagOf(key), key]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const key = byFlag.get(flag!);
+    if (!key) {
+      problems.push(`unknown option ${flag}`);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) problems.push(`${flag} needs a value`);
+    else flags.set(key, value);
+  }
+  const config: Record<string, unknown> = {};
+  for (const [key, option] of Object.entries(OPTIONS)) {
+    const raw = flags.get(key) ?? env[option.env] ?? option.default;
+    const parsed = (option.schema as z.ZodType).safeParse(raw);
+    if (parsed.success) config[key] = parsed.data;
+    else problems.push(`${flagOf(key)} / ${option.env}: ${JSON.stringify(raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
+  }
+  if (problems.length) throw new ConfigError(problems.join("\n"));
+  return config as Config;
+}

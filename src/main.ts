@@ -1,0 +1,64 @@
+// The executable: parse the configuration, open the store, serve, shut down gracefully.
+import { ConfigError, parseConfig, usage } from "./config";
+import { createApp } from "./http/app";
+import { createLogger } from "./log";
+import { CLOSE } from "./protocol/frames";
+import { openSqliteStore } from "./store/sqlite";
+
+const argv = process.argv.slice(2);
+if (argv.includes("--help") || argv.includes("-h")) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
+
+let config;
+try {
+  config = parseConfig(argv, process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`chat-server: invalid configuration\n${error.message}\n\nRun with --help for the options.\n`);
+  process.exit(2);
+}
+
+const log = createLogger(config.logLevel);
+let store: ReturnType<typeof openSqliteStore>;
+try {
+  store = openSqliteStore(config.db);
+} catch (error) {
+  log.error("cannot open the database", { db: config.db, error: String(error) });
+  process.exit(1);
+}
+
+const app = createApp({
+  store,
+  historyLimit: config.history,
+  rateLimit: config.rateLimit,
+  rateBurst: config.rateBurst,
+  maxConnectionsPerIp: config.maxConnectionsPerIp,
+  maxFrameBytes: config.maxFrameBytes,
+  origins: config.origins,
+  trustProxy: config.trustProxy,
+  retentionMs: config.retentionDays === undefined ? undefined : config.retentionDays * 86_400_000,
+  logger: log,
+}).listen({ port: config.port, hostname: config.host });
+
+log.info("listening", { url: app.server!.url.href, db: config.db });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info("shutting down", { signal });
+  setTimeout(() => {
+    log.error("shutdown took over 5 s; exiting anyway");
+    process.exit(1);
+  }, 5000).unref();
+  app.server!.stop(false); // no new connections; open ones stay until we close them
+  await store.close(); // commits what is pending: those senders get their acks first
+  for (const ws of app.decorator.chat.connections.sockets) ws.close(CLOSE.goingAway, "server shutting down");
+  await app.stop(true);
+  log.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,92 @@
+import type { Message } from "../protocol/frames";
+
+/**
+ * The state of a room while it has members (the seed's Durable Object, in memory): who is
+ * online, its clock, and its most recent messages, so that a join does not read the disk.
+ * Freed when its last member leaves.
+ */
+export class LiveRoom {
+  /** Sockets joined or joining: the room is freed when this drops to 0. */
+  refs = 0;
+  /** name -> sockets joined under it (the same person may join from two tabs). */
+  private members = new Map<string, number>();
+  /** A contiguous suffix of the room's messages, ascending by id, at most `keep` long. */
+  recent: Message[] = [];
+  /** True when `recent` holds every message of the room (it has fewer than `keep`). */
+  complete = false;
+  private lastTimestamp = 0;
+  loaded: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    private readonly keep: number,
+  ) {}
+
+  /** Seeds the cache from the store; messages remembered meanwhile are merged, not lost. */
+  seed(latest: Message[]) {
+    this.complete = latest.length < this.keep;
+    for (const message of latest) this.remember(message);
+  }
+
+  /** The room's clock: never goes backwards, even if the system clock does. */
+  stamp(now: number): number {
+    this.lastTimestamp = Math.max(now, this.lastTimestamp);
+    return this.lastTimestamp;
+  }
+
+  remember(message: Message) {
+    const recent = this.recent;
+    this.lastTimestamp = Math.max(this.lastTimestamp, message.timestamp);
+    const last = recent[recent.length - 1];
+    if (!last || message.id > last.id) recent.push(message);
+    else {
+      // Rare: a seed arriving after newer messages were remembered. Keep ids sorted and unique.
+      const at = recent.findIndex((m) => m.id >= message.id);
+      if (recent[at]!.id === message.id) return;
+      recent.splice(at, 0, message);
+    }
+    if (recent.length > this.keep) {
+      recent.shift();
+      this.complete = false;
+    }
+  }
+
+  /** The last `limit` messages, oldest first. */
+  latest(limit: number): Message[] {
+    return this.recent.slice(-limit);
+  }
+
+  /** The first `limit` messages with id > since, or undefined when the cache cannot tell. */
+  after(since: number, limit: number): Message[] | undefined {
+    const recent = this.recent;
+    const covered = this.complete || (recent.length > 0 && recent[0]!.id <= since + 1);
+    if (!covered) return undefined;
+    const from = recent.findIndex((m) => m.id > since);
+    return from < 0 ? [] : recent.slice(from, from + limit);
+  }
+
+  /** Drops cached messages older than the cutoff (retention). */
+  forget(olderThan: number) {
+    const from = this.recent.findIndex((m) => m.timestamp >= olderThan);
+    this.recent = from < 0 ? [] : this.recent.slice(from);
+  }
+
+  add(name: string) {
+    this.members.set(name, (this.members.get(name) ?? 0) + 1);
+  }
+
+  remove(name: string) {
+    const count = this.members.get(name) ?? 0;
+    if (count <= 1) this.members.delete(name);
+    else this.members.set(name, count - 1);
+  }
+
+  /** Names now in the room, each once, in order of arrival. */
+  online(): string[] {
+    return [...this.members.keys()];
+  }
+
+  get onlineCount(): number {
+    return this.members.size;
+  }
+}

@@ -1,0 +1,51 @@
+// What the room logic needs from the outside world. Adapters at the edge implement these
+// (src/store for storage, src/http for sockets and fan-out); nothing here does I/O itself.
+import type { Message } from "../protocol/frames";
+
+/** A message accepted by a room, not yet stored: the store gives it its id. */
+export interface Draft {
+  room: string;
+  name: string;
+  message: string;
+  timestamp: number;
+  clientId?: string;
+}
+
+export interface Appended {
+  message: Message;
+  /** false when (room, name, clientId) was stored before: `message` is that earlier one. */
+  fresh: boolean;
+}
+
+export interface PageQuery {
+  /** Only messages with id < before. */
+  before?: number;
+  /** Only messages with id > after; the page then starts right after it (oldest first). */
+  after?: number;
+  limit: number;
+}
+
+export interface MessageStore {
+  /** Resolves once the message is durably committed (or rejects: nothing was stored). */
+  append(draft: Draft): Promise<Appended>;
+  /** Oldest first. Without `after`: the latest `limit` (before `before`); with it: the first `limit` after it. */
+  page(room: string, query: PageQuery): Promise<Message[]>;
+  /** Every room that has messages, with its newest message's timestamp. */
+  rooms(): Promise<{ room: string; lastMessageAt: number }[]>;
+  /** Deletes messages older than the cutoff (ms since epoch), a little at a time; returns how many. */
+  prune(olderThan: number): Promise<number>;
+  /** Commits what is pending, then closes. */
+  close(): Promise<void>;
+}
+
+/** One member's socket, as the room logic sees it (Bun's ServerWebSocket fits). */
+export interface Peer {
+  send(data: string): number;
+  /** To every subscriber of the topic but this peer. */
+  publish(topic: string, data: string): number;
+  subscribe(topic: string): void;
+  readonly readyState: number;
+}
+
+/** Delivers a frame to every member of a room on this node (and, later, on other nodes). */
+export type Broadcast = (room: string, data: string) => void;

@@ -1,0 +1,136 @@
+// Tiny helpers for talking to a real server over real sockets. No sleeps: every wait is for an
+// event (a frame, a close), bounded by a timeout that fails the test.
+import { afterEach } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp, type AppOptions } from "../src/http/app";
+import type { ServerFrame } from "../src/protocol/frames";
+import { openSqliteStore } from "../src/store/sqlite";
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+/** Runs fn after the current test, last registered first. */
+export const defer = (fn: () => unknown) => void cleanups.push(fn);
+
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "chat-test-"));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export type TestServer = Awaited<ReturnType<typeof startServer>>;
+
+/** The real app on port 0 over a real SQLite file; stopped after the test. */
+export async function startServer(options: Partial<AppOptions> & { db?: string } = {}) {
+  const db = options.db ?? join(tempDir(), "chat.db");
+  const store = options.store ?? openSqliteStore(db);
+  const app = createApp({ ...options, store }).listen({ port: 0, hostname: "127.0.0.1" });
+  const base = `http://127.0.0.1:${app.server!.port}`;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await app.stop(true);
+    await store.close();
+  };
+  defer(stop);
+  return { app, store, db, base, wsUrl: (room: string) => `${base.replace("http", "ws")}/rooms/${room}/ws`, stop };
+}
+
+export class Client {
+  readonly frames: any[] = [];
+  private waiters: (() => void)[] = [];
+  closed?: { code: number; reason: string };
+  private cursor = 0;
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      this.frames.push(JSON.parse(String(e.data)));
+      this.wake();
+    });
+    ws.addEventListener("close", (e) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.wake();
+    });
+  }
+
+  static async open(url: string, init?: { headers?: Record<string, string> }): Promise<Client> {
+    const ws = new WebSocket(url, init as any);
+    const client = new Client(ws);
+    defer(() => ws.close());
+    await new Promise<void>((resolve, reject) => {
+      ws.addEventListener("open", () => resolve(), { once: true });
+      ws.addEventListener("error", () => reject(new Error(`could not connect to ${url}`)), { once: true });
+    });
+    return client;
+  }
+
+  /** Opens, joins, and consumes the history and its own joined frame. */
+  static async joined(url: string, name: string, extra: Record<string, unknown> = {}) {
+    const client = await Client.open(url);
+    client.send({ type: "join", name, ...extra });
+    const history = await client.next("history");
+    await client.next("joined", (f) => f.name === name.trim());
+    return Object.assign(client, { history: history.messages as any[] });
+  }
+
+  private wake() {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  send(frame: unknown) {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame (of a type, matching a predicate), consuming frames up to it. */
+  async next<T extends ServerFrame["type"]>(type?: T, match: (f: any) => boolean = () => true, timeoutMs = 5000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.cursor < this.frames.length) {
+        const frame = this.frames[this.cursor++];
+        if ((type === undefined || frame.type === type) && match(frame)) return frame;
+      }
+      if (this.closed) throw new Error(`socket closed (${this.closed.code}) while waiting for ${type ?? "a frame"}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${type ?? "a frame"}; got ${JSON.stringify(this.frames.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Resolves with the close event once the server (or we) closed the socket. */
+  async waitClose(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("timed out waiting for close");
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.closed;
+  }
+
+  /** Frames received so far and not consumed by next(). */
+  get unread() {
+    return this.frames.slice(this.cursor);
+  }
+
+  close() {
+    this.ws.close();
+  }
+}

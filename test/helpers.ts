@@ -134,3 +134,53 @@ export class Client {
     this.ws.close();
   }
 }
+
+export const BINARY = join(import.meta.dir, "..", "chat-server");
+
+export type RunningBinary = Awaited<ReturnType<typeof startBinary>>;
+
+/**
+ * Starts the compiled ./chat-server (built by `npm test` before bun test runs) in `cwd` (a fresh
+ * empty temp folder by default) on a free port, and waits for its "listening" log line.
+ * Killed after the test unless stopped before.
+ */
+export async function startBinary(options: { cwd?: string; env?: Record<string, string>; args?: string[] } = {}) {
+  const cwd = options.cwd ?? tempDir();
+  const proc = Bun.spawn([BINARY, ...(options.args ?? [])], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", PORT: "0", HOST: "127.0.0.1", CHAT_LOG_LEVEL: "info", ...options.env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  defer(() => proc.kill("SIGKILL"));
+  const lines: string[] = [];
+  const reader = proc.stderr.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let listening: ((url: string) => void) | undefined;
+  const url = new Promise<string>((resolve) => (listening = resolve));
+  (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        lines.push(line);
+        try {
+          const entry = JSON.parse(line);
+          if (entry.event === "listening") listening!(entry.url);
+        } catch {}
+      }
+    }
+  })();
+  const exited = proc.exited.then((code) => {
+    throw new Error(`chat-server exited (${code}) before listening:\n${lines.join("\n")}`);
+  });
+  const href = await Promise.race([url, exited]);
+  const port = new URL(href).port;
+  const base = `http://127.0.0.1:${port}`;
+  return { proc, cwd, base, lines, wsUrl: (room: string) => `ws://127.0.0.1:${port}/rooms/${room}/ws` };
+}

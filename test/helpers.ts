@@ -179,6 +179,7 @@ export async function startBinary(options: { cwd?: string; env?: Record<string, 
   const exited = proc.exited.then((code) => {
     throw new Error(`chat-server exited (${code}) before listening:\n${lines.join("\n")}`);
   });
+  exited.catch(() => {}); // after start-up, an exit is the test's business, not an error here
   const href = await Promise.race([url, exited]);
   const port = new URL(href).port;
   const base = `http://127.0.0.1:${port}`;

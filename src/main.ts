@@ -54,7 +54,8 @@ async function shutdown(signal: string) {
     process.exit(1);
   }, 5000).unref();
   app.server!.stop(false); // no new connections; open ones stay until we close them
-  await store.close(); // commits what is pending: those senders get their acks first
+  await app.decorator.chat.hub.drain(); // commits what is pending: those senders get their acks first
+  await store.close();
   for (const ws of app.decorator.chat.connections.sockets) ws.close(CLOSE.goingAway, "server shutting down");
   await app.stop(true);
   log.info("stopped");

@@ -10,7 +10,7 @@ import {
   type SendFrame,
 } from "../protocol/frames";
 import { LiveRoom } from "./live-room";
-import type { Broadcast, MessageStore, Peer } from "./ports";
+import type { Appended, Broadcast, Draft, MessageStore, Peer } from "./ports";
 import type { RateLimiter } from "./rate-limit";
 
 const OPEN = 1;
@@ -58,6 +58,8 @@ export interface HubOptions {
 export interface AbusablePeer extends Peer {
   close(code?: number, reason?: string): void;
 }
+
+type Outgoing = { draft: Draft; peer: AbusablePeer };
 
 export class Hub {
   private readonly live = new Map<string, LiveRoom>();
@@ -121,24 +123,83 @@ export class Hub {
       session.strikes = 0;
     }
     const room = this.live.get(session.room)!;
-    const clientId = frame.clientId;
-    const draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId };
-    return this.options.store.append(draft).then(
-      ({ message, fresh }) => {
-        const text = JSON.stringify({ type: "message", ...message });
-        if (fresh) {
-          this.options.events?.stored?.();
-          this.live.get(message.room)?.remember(message);
-          // Serialized once for the whole room; the topic publish does the fan-out natively.
-          if (peer.readyState === OPEN) peer.publish(message.room, text);
-          else this.options.broadcast(message.room, text);
-        }
-        if (peer.readyState === OPEN) {
-          peer.send(clientId === undefined ? text : `${text.slice(0, -1)},"clientId":${JSON.stringify(clientId)}}`);
-        }
-      },
-      () => this.refuse(peer, "unavailable", "the message could not be stored; nothing was sent, try again", clientId),
-    );
+    const draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId: frame.clientId };
+    this.queue.push({ draft, peer });
+    this.schedule();
+  }
+
+  // Group commit: every message accepted within one turn of the event loop goes to the store
+  // as one batch (one transaction), and only after it committed is any of it broadcast or
+  // acknowledged. One batch at a time, so the order of arrival is the order of ids.
+  private queue: Outgoing[] = [];
+  private flushScheduled = false;
+  private flushing = false;
+
+  private schedule() {
+    if (this.flushScheduled || this.flushing) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
+  private async flush() {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    if (!batch.length) return;
+    this.queue = [];
+    this.flushing = true;
+    let results: Appended[] | undefined;
+    try {
+      results = await this.options.store.append(batch.map((b) => b.draft));
+    } catch {
+      results = undefined;
+    } finally {
+      this.flushing = false;
+      if (this.queue.length) this.schedule();
+    }
+    if (!results) {
+      // The transaction rolled back: nothing of the batch was stored, so nothing is sent.
+      for (const { peer, draft } of batch) this.refuse(peer, "unavailable", "the message could not be stored; nothing was sent, try again", draft.clientId);
+      return;
+    }
+    this.deliver(batch, results);
+  }
+
+  /** Commits and delivers everything accepted so far (graceful shutdown). */
+  async drain() {
+    while (this.flushing || this.queue.length) {
+      if (this.flushing) await new Promise((resolve) => setImmediate(resolve));
+      else await this.flush();
+    }
+  }
+
+  private deliver(batch: Outgoing[], results: Appended[]) {
+    // A sender's consecutive messages (a burst arrives together) are delivered under one cork,
+    // so their acks leave in one write instead of one syscall each. Within the run every message
+    // is published before its ack, in id order, so no socket ever sees ids out of order.
+    for (let start = 0; start < batch.length; ) {
+      const peer = batch[start]!.peer;
+      let end = start + 1;
+      while (end < batch.length && batch[end]!.peer === peer) end++;
+      const run = () => {
+        for (let i = start; i < end; i++) this.deliverOne(peer, batch[i]!.draft, results[i]!);
+      };
+      if (peer.readyState === OPEN) peer.cork(run);
+      else run();
+      start = end;
+    }
+  }
+
+  private deliverOne(peer: AbusablePeer, draft: Draft, { message, fresh }: Appended) {
+    // Serialized once for the whole room; the topic publish does the fan-out natively.
+    const text = JSON.stringify({ type: "message", ...message });
+    if (fresh) {
+      this.options.events?.stored?.();
+      this.live.get(message.room)?.remember(message);
+      if (peer.readyState === OPEN) peer.publish(message.room, text);
+      else this.options.broadcast(message.room, text);
+    }
+    if (peer.readyState !== OPEN) return;
+    peer.send(draft.clientId === undefined ? text : `${text.slice(0, -1)},"clientId":${JSON.stringify(draft.clientId)}}`);
   }
 
   leave(session: Session) {
@@ -181,7 +242,8 @@ export class Hub {
       const created = new LiveRoom(name, this.options.historyLimit);
       room = created;
       this.live.set(name, created);
-      created.loaded = this.options.store.page(name, { limit: this.options.historyLimit }).then(
+      // At least one message even with historyLimit 0: the newest one sets the room's clock.
+      created.loaded = this.options.store.page(name, { limit: Math.max(1, this.options.historyLimit) }).then(
         (latest) => created.seed(latest),
         (error) => {
           if (this.live.get(name) === created) this.live.delete(name); // the next join tries again

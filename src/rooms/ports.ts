@@ -26,8 +26,11 @@ export interface PageQuery {
 }
 
 export interface MessageStore {
-  /** Resolves once the message is durably committed (or rejects: nothing was stored). */
-  append(draft: Draft): Promise<Appended>;
+  /**
+   * Stores the drafts in one transaction, in order; resolves once it is durably committed, with
+   * one result per draft (or rejects: nothing of the batch was stored).
+   */
+  append(drafts: Draft[]): Promise<Appended[]>;
   /** Oldest first. Without `after`: the latest `limit` (before `before`); with it: the first `limit` after it. */
   page(room: string, query: PageQuery): Promise<Message[]>;
   /** Every room that has messages, with its newest message's timestamp. */
@@ -44,6 +47,8 @@ export interface Peer {
   /** To every subscriber of the topic but this peer. */
   publish(topic: string, data: string): number;
   subscribe(topic: string): void;
+  /** Runs fn with the socket's writes batched into one. */
+  cork(fn: () => void): unknown;
   readonly readyState: number;
 }
 

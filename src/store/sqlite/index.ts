@@ -1,5 +1,5 @@
-// The embedded store: Drizzle on bun:sqlite, WAL, group commit. Every append of one event-loop
-// turn goes into one transaction; promises settle only after it committed, in arrival order.
+// The embedded store: Drizzle on bun:sqlite, WAL. Each append() is one transaction (the hub
+// groups the messages of one event-loop turn into it); it resolves only after the commit.
 import { Database } from "bun:sqlite";
 import { and, asc, desc, eq, gt, inArray, lt, max, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
@@ -12,7 +12,7 @@ const MIGRATIONS = embeddedMigrations();
 const PRUNE_CHUNK = 1000;
 const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp };
 
-type Pending = { draft: Draft; resolve: (value: Appended) => void; reject: (error: unknown) => void };
+type Changes = { changes: number; lastInsertRowid: number | bigint };
 
 export interface SqliteStoreOptions {
   /** Called after each commit with its size and duration (metrics). */
@@ -37,7 +37,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       clientId: sql.placeholder("clientId"),
     })
     .onConflictDoNothing()
-    .returning({ id: messages.id })
     .prepare();
   const stored = db
     .select(columns)
@@ -47,45 +46,25 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
 
   function store(draft: Draft): Appended {
     const clientId = draft.clientId ?? null;
-    const row = insert.get({ ...draft, clientId });
-    if (row) return { message: { id: row.id, room: draft.room, name: draft.name, message: draft.message, timestamp: draft.timestamp }, fresh: true };
+    // run() rather than RETURNING: the new id is lastInsertRowid, and RETURNING cost ~40% more per row here.
+    const { changes, lastInsertRowid } = insert.run({ room: draft.room, name: draft.name, message: draft.message, timestamp: draft.timestamp, clientId }) as unknown as Changes;
+    if (changes === 1) return { message: { id: Number(lastInsertRowid), room: draft.room, name: draft.name, message: draft.message, timestamp: draft.timestamp }, fresh: true };
+    // A conflict: (room, name, clientId) was stored before, maybe earlier in this very batch.
     return { message: stored.get({ room: draft.room, name: draft.name, clientId })!, fresh: false };
   }
-  const commit = client.transaction((batch: Pending[]) => batch.map((p) => store(p.draft)));
-
-  let queue: Pending[] = [];
-  let scheduled = false;
+  const commit = client.transaction((drafts: Draft[]) => drafts.map(store));
   let closed = false;
 
-  function flush() {
-    scheduled = false;
-    const batch = queue;
-    queue = [];
-    if (!batch.length) return;
-    const started = performance.now();
-    let results: Appended[];
-    try {
-      results = commit(batch);
-    } catch (error) {
-      // The transaction rolled back: nothing of the batch was stored, so nothing is acked.
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    options.onCommit?.(batch.length, performance.now() - started);
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
-  }
-
-  const api: MessageStore & { readonly path: string } = {
+  const api: MessageStore & { readonly path: string; readonly database: Database } = {
     path,
-    append(draft) {
-      if (closed) return Promise.reject(new Error("store closed"));
-      return new Promise<Appended>((resolve, reject) => {
-        queue.push({ draft, resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
-      });
+    /** The underlying bun:sqlite connection, for operations and fault-injection tests (PRAGMAs, backups); not for app queries. */
+    database: client,
+    async append(drafts) {
+      if (closed) throw new Error("store closed");
+      const started = performance.now();
+      const results = commit(drafts);
+      options.onCommit?.(drafts.length, performance.now() - started);
+      return results;
     },
 
     async page(room, { before, after, limit }: PageQuery): Promise<Message[]> {
@@ -117,7 +96,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     async close() {
       if (closed) return;
       closed = true;
-      flush();
       client.close();
     },
   };

@@ -1,6 +1,7 @@
 // The Elysia app: HTTP routes and the room socket. Built by a function so tests, the binary and
 // the Eden client's `App` type all share one definition.
-import { Elysia, status as reply, ValidationError } from "elysia";
+import { Elysia } from "elysia";
+import { openapi } from "@elysiajs/openapi";
 import { z } from "zod";
 import page from "../../public/index.html";
 import {
@@ -11,13 +12,13 @@ import {
   MessagesQuery,
   RoomList,
   ServerFrame,
-  type ErrorCode,
 } from "../protocol/frames";
 import { Hub, Session } from "../rooms/hub";
 import type { MessageStore } from "../rooms/ports";
 import { RateLimiter } from "../rooms/rate-limit";
 import { silentLogger, type Logger } from "../log";
-import { Connections, type Socket } from "./connections";
+import { Connections } from "./connections";
+import { socketData } from "./socket";
 import { clientAddress, originAllowed } from "./guards";
 
 export interface AppOptions {
@@ -42,8 +43,6 @@ export interface AppOptions {
   logger?: Logger;
   now?: () => number;
 }
-
-type SocketData = { session: Session; alive: boolean };
 
 export function createApp(options: AppOptions) {
   const now = options.now ?? Date.now;
@@ -96,10 +95,11 @@ export function createApp(options: AppOptions) {
     timers.push(setInterval(prune, options.pruneEveryMs ?? Math.min(3_600_000, retentionMs / 10)));
   }
 
-  const refuseFrame = (code: ErrorCode, message: string) => ({ type: "error" as const, code, message });
+  const newSocketData = socketData({ hub, connections });
 
   return app
     .decorate("chat", { hub, connections, prune })
+    .use(openapi({ mapJsonSchema: { zod: z.toJSONSchema }, exclude: { paths: ["/", "/rooms/:room/ws"] }, documentation: { info: { title: "chat-server", version: "0.1.0", description: "REST routes of the chat server; the room socket is GET /rooms/:room/ws (see PROTOCOL.md)" } } }))
     .onStop(() => timers.forEach(clearInterval))
     .get("/", page)
     .get("/health", () => ({ ok: true as const, connections: connections.size, rooms: hub.liveRooms }))
@@ -115,57 +115,24 @@ export function createApp(options: AppOptions) {
       },
       { response: { 200: MessagesPage, 400: z.string() } },
     )
-    .get("/rooms/:room/ws", ({ params, status, set }) => {
+    .get("/rooms/:room/ws", ({ params, request, server, set, status }) => {
       if (!isRoomName(params.room)) return status(400, "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .");
-      set.headers.upgrade = "websocket";
-      return status(426, "this route is a WebSocket: send Upgrade: websocket");
-    })
-    .ws("/rooms/:room/ws", {
-      body: ClientFrame,
-      response: ServerFrame,
-      // Runs before the upgrade; a thrown status becomes the HTTP answer and nothing is upgraded.
-      beforeHandle(context) {
-        const { params, request, server } = context;
-        if (!isRoomName(params.room)) throw reply(400, "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .");
-        if (!originAllowed(request, options.origins ?? [])) throw reply(403, "origin not allowed");
-        const client = clientAddress(request, server, options.trustProxy ?? false);
-        if (!connections.reserve(client)) throw reply(429, "too many connections from this address");
-        (context as unknown as SocketData).session = new Session(params.room, client, now());
-      },
-      open(ws) {
-        connections.opened(ws.raw as Socket);
-      },
-      message(ws, frame) {
-        const socket = ws.raw as Socket;
-        socket.data.alive = true;
-        const { session } = socket.data;
-        if (frame.type === "join") void hub.join(socket, session, frame);
-        else void hub.send(socket, session, frame);
-      },
-      pong(ws) {
-        (ws.raw as Socket).data.alive = true;
-      },
-      close(ws) {
-        const socket = ws.raw as Socket;
-        connections.closed(socket);
-        hub.leave(socket.data.session);
-      },
-      error({ error }) {
-        // Anything else (a status thrown before the upgrade) keeps Elysia's own handling.
-        if (!(error instanceof ValidationError)) return;
-        const value = error.value as unknown;
-        if (typeof value !== "object" || value === null || Array.isArray(value)) {
-          return typeof value === "string" ? refuseFrame("bad_json", "a frame is one JSON object") : refuseFrame("bad_frame", "a frame is one JSON object with a string type");
-        }
-        const frame = value as Record<string, unknown>;
-        if (frame.type === "message" && typeof frame.message === "string" && frame.message.length > LIMITS.message) {
-          return refuseFrame("too_long", `a message is at most ${LIMITS.message} characters`);
-        }
-        const issue = error.all[0];
-        const where = issue && "path" in issue && issue.path ? String(issue.path).replace(/^\//, "") : "";
-        return refuseFrame("bad_frame", `invalid frame${where ? ` (${where})` : ""}: see the protocol`);
-      },
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        set.headers.upgrade = "websocket";
+        return status(426, "this route is a WebSocket: send Upgrade: websocket");
+      }
+      if (!originAllowed(request, options.origins ?? [])) return status(403, "origin not allowed");
+      const session = new Session(params.room, clientAddress(request, server, options.trustProxy ?? false), now());
+      if (!connections.reserve(session)) return status(429, "too many connections from this address");
+      if (server?.upgrade(request, { data: newSocketData(session) })) return;
+      return status(400, "WebSocket upgrade failed");
     });
 }
 
-export type App = ReturnType<typeof createApp>;
+/** The room socket as Eden sees it: the frames of the contract (served by socket.ts, not by this). */
+function declareRoomSocket() {
+  return new Elysia().ws("/rooms/:room/ws", { body: ClientFrame, response: ServerFrame });
+}
+
+export type App = ReturnType<typeof createApp> & ReturnType<typeof declareRoomSocket>;
+

@@ -2,8 +2,10 @@
 // variable, which wins over the default. `--help` prints this table.
 import { z } from "zod";
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
-const number = (min: number) => z.coerce.number().min(min);
+// Not z.coerce alone: it reads "" (and "  ") as 0.
+const numeric = z.string().trim().min(1, "a number is needed");
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => numeric.pipe(z.coerce.number<string>().int().min(min).max(max));
+const number = (min: number) => numeric.pipe(z.coerce.number<string>().min(min));
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes");
 const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
 const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal("").transform(() => undefined), schema]);
@@ -71,7 +73,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
   }
   const config: Record<string, unknown> = {};
   for (const [key, option] of Object.entries(OPTIONS)) {
-    const raw = flags.get(key) ?? env[option.env] ?? option.default;
+    const raw = flags.get(key) ?? (env[option.env] || undefined) ?? option.default; // VAR= is unset
     const parsed = (option.schema as z.ZodType).safeParse(raw);
     if (parsed.success) config[key] = parsed.data;
     else problems.push(`${flagOf(key)} / ${option.env}: ${JSON.stringify(raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);

@@ -1,6 +1,7 @@
 // The executable: parse the configuration, open the store, serve, shut down gracefully.
 import { ConfigError, parseConfig, usage } from "./config";
 import { createApp } from "./http/app";
+import { createMetrics } from "./http/metrics";
 import { createLogger } from "./log";
 import { CLOSE } from "./protocol/frames";
 import { openSqliteStore } from "./store/sqlite";
@@ -21,9 +22,10 @@ try {
 }
 
 const log = createLogger(config.logLevel);
+const metrics = createMetrics();
 let store: ReturnType<typeof openSqliteStore>;
 try {
-  store = openSqliteStore(config.db);
+  store = openSqliteStore(config.db, { onCommit: metrics.onCommit });
 } catch (error) {
   log.error("cannot open the database", { db: config.db, error: String(error) });
   process.exit(1);
@@ -40,6 +42,7 @@ const app = createApp({
   trustProxy: config.trustProxy,
   retentionMs: config.retentionDays === undefined ? undefined : config.retentionDays * 86_400_000,
   logger: log,
+  metrics,
 }).listen({ port: config.port, hostname: config.host });
 
 log.info("listening", { url: app.server!.url.href, db: config.db });

@@ -5,6 +5,7 @@ import { openapi } from "@elysiajs/openapi";
 import { z } from "zod";
 import page from "../../public/index.html";
 import {
+  CLOSE,
   ClientFrame,
   isRoomName,
   LIMITS,
@@ -18,6 +19,7 @@ import type { MessageStore } from "../rooms/ports";
 import { RateLimiter } from "../rooms/rate-limit";
 import { silentLogger, type Logger } from "../log";
 import { Connections } from "./connections";
+import { createMetrics, MeteredPeer, type Metrics } from "./metrics";
 import { socketData } from "./socket";
 import { clientAddress, originAllowed } from "./guards";
 
@@ -41,12 +43,18 @@ export interface AppOptions {
   /** How often the retention job runs (default: hourly, or a tenth of the retention). */
   pruneEveryMs?: number;
   logger?: Logger;
+  /** Where counters go (GET /metrics); pass one to share it with the store's onCommit. */
+  metrics?: Metrics;
   now?: () => number;
 }
 
 export function createApp(options: AppOptions) {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? createMetrics();
+  const { tally } = metrics;
+  /** Subscribed sockets per room, for counting the recipients of a publish. */
+  const subscribers = new Map<string, number>();
   const limiter = new RateLimiter(options.rateLimit ?? 0, options.rateBurst ?? 10);
   const connections = new Connections({
     maxPerClient: options.maxConnectionsPerIp ?? 0,
@@ -67,15 +75,35 @@ export function createApp(options: AppOptions) {
 
   const hub = new Hub({
     store: options.store,
-    broadcast: (room, data) => void app.server?.publish(room, data),
+    broadcast: (room, data) => {
+      tally.framesOut += subscribers.get(room) ?? 0;
+      app.server?.publish(room, data);
+    },
     historyLimit: options.historyLimit ?? 100,
     limiter: limiter.enabled ? limiter : undefined,
     now,
+    events: {
+      error: (code) => void tally.errors[code]++,
+      stored: () => void tally.stored++,
+      closedForAbuse: (client, room) => {
+        tally.closed.flooding++;
+        log.warn("closed for flooding", { client, room });
+      },
+    },
   });
+  metrics.watch({ connections: () => connections.size, rooms: () => hub.liveRooms, clients: () => connections.clients });
 
   const timers = [
-    setInterval(() => connections.closeUnjoined(now()), Math.max(250, (options.joinTimeoutMs ?? 10_000) / 4)),
-    setInterval(() => connections.heartbeat(), options.heartbeatMs ?? 30_000),
+    setInterval(() => {
+      const closed = connections.closeUnjoined(now());
+      tally.closed.never_joined += closed;
+      if (closed) log.info("closed sockets that never joined", { count: closed });
+    }, Math.max(250, (options.joinTimeoutMs ?? 10_000) / 4)),
+    setInterval(() => {
+      const dead = connections.heartbeat();
+      tally.closed.dead_peer += dead;
+      if (dead) log.info("closed dead peers", { count: dead });
+    }, options.heartbeatMs ?? 30_000),
     setInterval(() => limiter.sweep(now()), 60_000),
   ];
   const { retentionMs } = options;
@@ -95,35 +123,82 @@ export function createApp(options: AppOptions) {
     timers.push(setInterval(prune, options.pruneEveryMs ?? Math.min(3_600_000, retentionMs / 10)));
   }
 
-  const newSocketData = socketData({ hub, connections });
+  const newSocketData = socketData({
+    hub,
+    connections,
+    events: {
+      open(ws) {
+        tally.opened++;
+        log.debug("connected", { room: ws.data.session.room, client: ws.data.session.client });
+        return new MeteredPeer(ws, tally, subscribers);
+      },
+      frame: () => void tally.framesIn++,
+      close(ws, peer, code, reason) {
+        (peer as MeteredPeer).closed();
+        const { session } = ws.data;
+        // What Bun closes itself reaches this handler as 1006 (the client gets the real code);
+        // only the reason text tells them apart.
+        if (code === CLOSE.tooBig || (code === 1006 && reason === "Received too big message")) {
+          tally.closed.frame_too_big++;
+          log.info("closed: frame too big", { room: session.room, client: session.client });
+        } else if (code === 1006 && reason !== "") {
+          tally.closed.protocol_error++;
+          log.info("closed: WebSocket protocol error", { room: session.room, client: session.client, reason });
+        } else if (code === 1006 && !connections.terminated.has(ws)) {
+          // No close frame, no reason: a slow consumer Bun closed (over maxBufferedBytes), or a lost client.
+          tally.closed.slow_or_lost++;
+          log.info("closed without a close frame (slow consumer or lost connection)", { room: session.room, client: session.client });
+        }
+        log.debug("disconnected", { room: session.room, client: session.client, code, joined: session.state === "closed" && session.name !== undefined });
+      },
+    },
+  });
 
   return app
     .decorate("chat", { hub, connections, prune })
     .use(openapi({ mapJsonSchema: { zod: z.toJSONSchema }, exclude: { paths: ["/", "/rooms/:room/ws"] }, documentation: { info: { title: "chat-server", version: "0.1.0", description: "REST routes of the chat server; the room socket is GET /rooms/:room/ws (see PROTOCOL.md)" } } }))
     .onStop(() => timers.forEach(clearInterval))
     .get("/", page)
+    .get("/metrics", async ({ set }) => {
+      set.headers["content-type"] = metrics.contentType;
+      return metrics.text();
+    })
     .get("/health", () => ({ ok: true as const, connections: connections.size, rooms: hub.liveRooms }))
     .get("/rooms", async () => ({ rooms: await hub.summaries() }), { response: RoomList })
     .get(
       "/rooms/:room/messages",
       async ({ params, query, status }) => {
         if (!isRoomName(params.room)) return status(400, "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .");
-        const parsed = MessagesQuery.safeParse({ before: query.before, limit: query.limit === undefined ? undefined : Math.min(Number(query.limit), LIMITS.pageMax) });
-        if (!parsed.success) return status(400, "before and limit are positive integers");
-        const { before, limit = LIMITS.pageDefault } = parsed.data;
-        return { messages: await options.store.page(params.room, { before, limit }) };
+        // Elysia checked the query against the schema; parse again for its coerced values.
+        const { before, after, limit = LIMITS.pageDefault } = MessagesQuery.parse(query);
+        return { messages: await options.store.page(params.room, { before, after, limit: Math.min(limit, LIMITS.pageMax) }) };
       },
-      { response: { 200: MessagesPage, 400: z.string() } },
+      {
+        query: MessagesQuery,
+        response: { 200: MessagesPage, 400: z.string() },
+        error: ({ code, status }) => (code === "VALIDATION" ? status(400, "before, after and limit are whole numbers (before and limit > 0)") : undefined),
+      },
     )
     .get("/rooms/:room/ws", ({ params, request, server, set, status }) => {
-      if (!isRoomName(params.room)) return status(400, "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .");
+      if (!isRoomName(params.room)) {
+        tally.refused.bad_room++;
+        return status(400, "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .");
+      }
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         set.headers.upgrade = "websocket";
         return status(426, "this route is a WebSocket: send Upgrade: websocket");
       }
-      if (!originAllowed(request, options.origins ?? [])) return status(403, "origin not allowed");
+      if (!originAllowed(request, options.origins ?? [])) {
+        tally.refused.origin++;
+        log.warn("upgrade refused: origin", { origin: request.headers.get("origin"), client: clientAddress(request, server, options.trustProxy ?? false) });
+        return status(403, "origin not allowed");
+      }
       const session = new Session(params.room, clientAddress(request, server, options.trustProxy ?? false), now());
-      if (!connections.reserve(session)) return status(429, "too many connections from this address");
+      if (!connections.reserve(session)) {
+        tally.refused.too_many_connections++;
+        log.warn("upgrade refused: too many connections", { client: session.client });
+        return status(429, "too many connections from this address");
+      }
       if (server?.upgrade(request, { data: newSocketData(session) })) return;
       return status(400, "WebSocket upgrade failed");
     });

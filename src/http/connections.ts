@@ -17,34 +17,69 @@ export interface ConnectionLimits {
  */
 export class Connections {
   readonly sockets = new Set<Socket>();
+  /** Sockets the heartbeat terminated (their close reports 1006 like a lost connection). */
+  readonly terminated = new WeakSet<Socket>();
   private readonly perClient = new Map<string, number>();
+  /** Reserved before an upgrade, not opened yet: released if the upgrade never completes. */
+  private readonly pending = new Set<Session>();
 
   constructor(private readonly limits: ConnectionLimits) {}
 
-  /** Reserves a place for a client about to upgrade; false when it is at its cap. */
-  reserve(client: string): boolean {
+  /**
+   * Reserves a place for a client about to upgrade; false when it is at its cap. A reservation
+   * whose socket never opens (the upgrade failed) is released by `closeUnjoined`.
+   */
+  reserve(session: Session): boolean {
+    if (this.pending.has(session)) return true; // asked twice for one upgrade: one slot
+    if (!this.take(session.client)) return false;
+    this.pending.add(session);
+    return true;
+  }
+
+  private take(client: string): boolean {
     const open = this.perClient.get(client) ?? 0;
     if (this.limits.maxPerClient > 0 && open >= this.limits.maxPerClient) return false;
     this.perClient.set(client, open + 1);
     return true;
   }
 
-  opened(ws: Socket) {
-    ws.data.alive = true;
-    this.sockets.add(ws);
-  }
-
-  closed(ws: Socket) {
-    if (!this.sockets.delete(ws)) return;
-    const client = ws.data.session.client;
+  private release(client: string) {
     const open = (this.perClient.get(client) ?? 1) - 1;
     if (open > 0) this.perClient.set(client, open);
     else this.perClient.delete(client);
   }
 
+  opened(ws: Socket) {
+    ws.data.alive = true;
+    // An open after its reservation expired (very late) counts again, so `closed` stays even.
+    if (!this.pending.delete(ws.data.session)) this.perClient.set(ws.data.session.client, (this.perClient.get(ws.data.session.client) ?? 0) + 1);
+    this.sockets.add(ws);
+  }
+
+  /** Open sockets of a client (its reservations included). */
+  openFrom(client: string): number {
+    return this.perClient.get(client) ?? 0;
+  }
+
+  /** Clients with at least one open socket or reservation. */
+  get clients(): number {
+    return this.perClient.size;
+  }
+
+  closed(ws: Socket) {
+    if (!this.sockets.delete(ws)) return;
+    this.release(ws.data.session.client);
+  }
+
   /** Closes sockets that have not joined within the join timeout; returns how many. */
   closeUnjoined(now: number): number {
     let closed = 0;
+    for (const session of this.pending) {
+      if (now - session.openedAt >= this.limits.joinTimeoutMs) {
+        this.pending.delete(session);
+        this.release(session.client);
+      }
+    }
     for (const ws of this.sockets) {
       const { session } = ws.data;
       if (session.state === "new" && now - session.openedAt >= this.limits.joinTimeoutMs) {
@@ -64,6 +99,7 @@ export class Connections {
     for (const ws of this.sockets) {
       if (!ws.data.alive) {
         dead++;
+        this.terminated.add(ws);
         // terminate(): a dead peer would never complete a closing handshake.
         ws.terminate();
       } else {

@@ -5,7 +5,7 @@
 // per socket: ~8 KiB against ~4) and a frame at one JSON.parse + one zod check.
 import type { ServerWebSocket } from "bun";
 import { parseClientFrame } from "../protocol/parse";
-import type { Hub, Session } from "../rooms/hub";
+import type { AbusablePeer, Hub, Session } from "../rooms/hub";
 import type { Connections } from "./connections";
 
 export type Socket = ServerWebSocket<SocketData>;
@@ -23,29 +23,45 @@ export interface SocketData {
 export interface SocketDeps {
   hub: Hub;
   connections: Connections;
+  /** Observability (metrics, logs): see metrics.ts. */
+  events?: SocketEvents;
+}
+
+export interface SocketEvents {
+  /** A socket opened; returns the peer the hub should talk to for it (e.g. one that counts frames). */
+  open(ws: Socket): AbusablePeer;
+  /** A frame arrived (before parsing). */
+  frame(): void;
+  close(ws: Socket, peer: AbusablePeer, code: number, reason: string): void;
 }
 
 /** Returns a factory for `ws.data`: the handlers live once on a prototype, not per socket. */
-export function socketData({ hub, connections }: SocketDeps): (session: Session) => SocketData {
+export function socketData({ hub, connections, events }: SocketDeps): (session: Session) => SocketData {
   class Connection implements SocketData {
     alive = true;
+    /** What the hub sends through: the socket itself, or the events' wrapper of it. */
+    peer?: AbusablePeer;
     constructor(readonly session: Session) {}
 
     open(ws: Socket) {
       connections.opened(ws);
+      if (events) this.peer = events.open(ws);
     }
 
     message(ws: Socket, raw: string | Buffer) {
       this.alive = true;
+      events?.frame();
+      const peer = this.peer ?? ws;
       const parsed = parseClientFrame(raw);
-      if (!parsed.ok) return hub.refuse(ws, parsed.code, parsed.message, parsed.clientId);
+      if (!parsed.ok) return hub.refuse(peer, parsed.code, parsed.message, parsed.clientId);
       const { frame } = parsed;
-      if (frame.type === "join") void hub.join(ws, this.session, frame);
-      else void hub.send(ws, this.session, frame);
+      if (frame.type === "join") void hub.join(peer, this.session, frame);
+      else void hub.send(peer, this.session, frame);
     }
 
-    close(ws: Socket) {
+    close(ws: Socket, code: number, reason: string) {
       connections.closed(ws);
+      events?.close(ws, this.peer ?? ws, code, reason);
       hub.leave(this.session);
     }
 

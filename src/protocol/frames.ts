@@ -23,7 +23,9 @@ const FORBIDDEN_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e
 /** The name as the room will show it (trimmed, NFC), or undefined when it breaks the rules. */
 export function normalizeName(raw: string): string | undefined {
   const name = raw.normalize("NFC").trim();
-  if (name.length < 1 || name.length > LIMITS.name || FORBIDDEN_IN_NAME.test(name)) return undefined;
+  // Characters are code points, as zod counts them for messages: an emoji is one.
+  const length = [...name].length;
+  if (length < 1 || length > LIMITS.name || FORBIDDEN_IN_NAME.test(name)) return undefined;
   return name;
 }
 
@@ -105,8 +107,9 @@ export type ServerFrame = z.infer<typeof ServerFrame>;
 // ---- REST ----
 
 export const MessagesQuery = z.object({
-  before: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(LIMITS.pageMax).optional(),
+  before: z.coerce.number().int().positive().optional().describe("only messages with id < before: the latest `limit` of them"),
+  after: z.coerce.number().int().nonnegative().optional().describe("only messages with id > after: the first `limit` of them (pages forward, e.g. after a resume)"),
+  limit: z.coerce.number().int().min(1).optional().describe(`page size: default ${LIMITS.pageDefault}, at most ${LIMITS.pageMax} (larger is capped)`),
 });
 export const MessagesPage = z.object({ messages: z.array(Message) });
 export const RoomSummary = z.object({ room: z.string(), online: z.number().int(), lastMessageAt: z.number().nullable() });

@@ -40,7 +40,8 @@ export class Session {
 export interface HubEvents {
   error?(code: ErrorCode): void;
   stored?(): void;
-  closedForAbuse?(): void;
+  /** A socket kept flooding and was closed 1008 (who: its client address and room). */
+  closedForAbuse?(client: string, room: string): void;
 }
 
 export interface HubOptions {
@@ -265,7 +266,7 @@ export class Hub {
   private limited(peer: AbusablePeer, session: Session, retryAfter: number, clientId?: string) {
     this.refuse(peer, "rate_limited", `slow down: try again in ${retryAfter} ms`, clientId, retryAfter);
     if (++session.strikes >= (this.options.maxStrikes ?? 20)) {
-      this.options.events?.closedForAbuse?.();
+      this.options.events?.closedForAbuse?.(session.client, session.room);
       peer.close(CLOSE.policy, "rate limit exceeded");
     }
   }

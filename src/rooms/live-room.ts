@@ -53,7 +53,7 @@ export class LiveRoom {
 
   /** The last `limit` messages, oldest first. */
   latest(limit: number): Message[] {
-    return this.recent.slice(-limit);
+    return limit > 0 ? this.recent.slice(-limit) : []; // slice(-0) would be everything
   }
 
   /** The first `limit` messages with id > since, or undefined when the cache cannot tell. */

@@ -1,0 +1,338 @@
+// The typed chat client: one room under one name, reconnecting by itself. The web page bundles
+// it and TS apps import it as `chat-server/client` (Bun, browsers, Node 20 with `ws`), so it
+// imports no server runtime code: the protocol module, Eden, and only the *type* of the app.
+//
+// REST goes through Eden (`treaty<App>`, typed from the server's routes). The room socket is a
+// plain WebSocket on purpose: Eden's `subscribe()` calls `new WebSocket(url)` on the global, so
+// the constructor could not be injected (Node 20 has no global WebSocket), and it would give
+// nothing more than JSON.stringify/parse of the same frame types we import from the protocol.
+import { treaty } from "@elysiajs/eden";
+import type { App } from "../http/app";
+import {
+  CLOSE,
+  isRoomName,
+  LIMITS,
+  normalizeName,
+  type ClientFrame,
+  type ErrorFrame,
+  type JoinedFrame,
+  type LeftFrame,
+  type Message,
+  type MessageFrame,
+  type ServerFrame,
+} from "../protocol/frames";
+import { Backoff } from "./backoff";
+
+export type { ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame } from "../protocol/frames";
+
+export type ConnectionState = "connecting" | "online" | "reconnecting" | "closed";
+
+/** What the client needs of a WebSocket: the browser's, Bun's and the `ws` package's all fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ChatClientOptions {
+  /** The server's base URL, e.g. "http://localhost:3000" (the socket URL is derived). */
+  url: string;
+  room: string;
+  name: string;
+  /** Defaults to the global WebSocket; pass the `ws` package's on Node 20. */
+  WebSocket?: typeof globalThis.WebSocket | WebSocketConstructor;
+  /** Resume point: only messages with a greater id are delivered. */
+  since?: number;
+  /** How long a sent message may wait for its ack while online (default 10000). */
+  ackTimeoutMs?: number;
+  /** Reconnect delays: exponential with full jitter, reset after a successful join. */
+  backoff?: { initialMs?: number; maxMs?: number };
+}
+
+export interface ChatClient {
+  readonly state: ConnectionState;
+  /** The highest message id seen: where a reconnect resumes. */
+  readonly lastId: number | undefined;
+  readonly online: string[];
+  /** Each join's history, only the messages not seen before (possibly none). */
+  on(event: "history", fn: (messages: Message[]) => void): () => void;
+  /** Every new message of the room, own ones included; each id at most once, in id order. */
+  on(event: "message", fn: (message: MessageFrame) => void): () => void;
+  on(event: "joined" | "left", fn: (frame: JoinedFrame | LeftFrame) => void): () => void;
+  /** Error frames not tied to one of our sends (those reject the send's promise instead). */
+  on(event: "error", fn: (error: ErrorFrame) => void): () => void;
+  on(event: "state", fn: (state: ConnectionState) => void): () => void;
+  /**
+   * Resolves with the stored message once the server acknowledged it (it is durable then).
+   * Rejects with a ChatError: the server's code (`rate_limited` with retryAfter, `unavailable`,
+   * ...), `timeout` (no ack within ackTimeoutMs while online), `too_big` (the server closed the
+   * socket 1009 on it) or `closed`. Sent while offline, it waits for the next join; unacked at a
+   * disconnect, it is sent again with the same clientId (the server stores it once).
+   */
+  send(text: string): Promise<Message>;
+  close(): void;
+}
+
+export class ChatError extends Error {
+  override name = "ChatError";
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Typed REST calls: `api(url).rooms.get()`, `api(url).rooms({ room }).messages.get(...)`. */
+export const api = (url: string) => treaty<App>(url.replace(/^ws/, "http"));
+
+export function connect(options: ChatClientOptions): ChatClient {
+  return new Connection(options);
+}
+
+type Pending = {
+  clientId: string;
+  text: string;
+  resolve: (message: Message) => void;
+  reject: (error: ChatError) => void;
+  timer?: ReturnType<typeof setTimeout>;
+};
+
+const newClientId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+class Connection implements ChatClient {
+  state: ConnectionState = "connecting";
+  lastId: number | undefined;
+  online: string[] = [];
+
+  private readonly WS: WebSocketConstructor;
+  private readonly wsUrl: string;
+  private readonly rest: ReturnType<ReturnType<typeof api>["rooms"]>;
+  private readonly name: string;
+  private readonly backoff: Backoff;
+  private socket?: WebSocketLike;
+  /** The current socket got its history: the next `joined` is our own (the hub sends them back to back). */
+  private historySeen = false;
+  /** Frames are handled one after another: a history that needs a REST backfill holds later ones back. */
+  private inbox = Promise.resolve();
+  /** Sends not acknowledged yet, in the order they were made. */
+  private readonly pending = new Map<string, Pending>();
+  private readonly listeners = new Map<string, Set<(value: any) => void>>();
+  private retryTimer?: ReturnType<typeof setTimeout>;
+  private closed = false;
+
+  constructor(private readonly options: ChatClientOptions) {
+    if (!isRoomName(options.room)) throw new TypeError(`bad room name ${JSON.stringify(options.room)}: 1-64 of A-Z a-z 0-9 _ - .`);
+    const name = normalizeName(options.name);
+    if (name === undefined) throw new TypeError("a name is 1-32 characters, no control characters");
+    const WS = options.WebSocket ?? globalThis.WebSocket;
+    if (!WS) throw new TypeError("no global WebSocket here: pass options.WebSocket (the `ws` package on Node 20)");
+    this.WS = WS as WebSocketConstructor;
+    this.name = name;
+    const base = options.url.replace(/\/+$/, "");
+    this.wsUrl = `${base.replace(/^http/, "ws")}/rooms/${options.room}/ws`;
+    this.rest = api(base).rooms({ room: options.room });
+    this.lastId = options.since;
+    this.backoff = new Backoff(options.backoff?.initialMs, options.backoff?.maxMs);
+    this.open();
+  }
+
+  on(event: string, fn: (value: any) => void): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(fn);
+    return () => void set.delete(fn);
+  }
+
+  send(text: string): Promise<Message> {
+    if (this.closed) return Promise.reject(new ChatError("closed", "the client is closed"));
+    // Checked here too: a refused frame would otherwise be re-sent after every reconnect.
+    if (text.length < 1) return Promise.reject(new ChatError("bad_frame", "a message is not empty"));
+    if (text.length > LIMITS.message) return Promise.reject(new ChatError("too_long", `a message is at most ${LIMITS.message} characters`));
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { clientId: newClientId(), text, resolve, reject };
+      this.pending.set(pending.clientId, pending);
+      if (this.state === "online") this.transmit(pending);
+    });
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.close(1000, "bye");
+    for (const { clientId } of [...this.pending.values()]) this.settle(clientId)!.reject(new ChatError("closed", "the client was closed before the server acknowledged the message"));
+    this.online = [];
+    this.setState("closed");
+  }
+
+  private open() {
+    let ws: WebSocketLike;
+    try {
+      ws = new this.WS(this.wsUrl);
+    } catch (error) {
+      // A browser may refuse synchronously (a blocked port, say): the first time is the caller's
+      // mistake, later ones are treated like a failed connection.
+      if (this.state === "connecting") throw error;
+      return this.retry();
+    }
+    this.socket = ws;
+    this.historySeen = false;
+    const current = () => this.socket === ws;
+    ws.onopen = () => {
+      if (current()) this.write({ type: "join", name: this.name, ...(this.lastId === undefined ? {} : { since: this.lastId }) });
+    };
+    ws.onmessage = (event) => {
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(String(event.data));
+      } catch {
+        return; // the server only sends JSON; nothing sensible to do with anything else
+      }
+      this.inbox = this.inbox
+        .then(() => (current() ? this.receive(frame) : undefined))
+        .catch(() => this.drop(ws)); // a failed backfill: reconnect and resume from the same lastId
+    };
+    ws.onerror = () => {}; // a close event follows; and `ws` throws on an error nobody listens to
+    ws.onclose = (event) => this.drop(ws, event.code);
+  }
+
+  private async receive(frame: ServerFrame) {
+    switch (frame.type) {
+      case "history": {
+        let messages = frame.messages;
+        const last = messages[messages.length - 1];
+        if (this.lastId !== undefined && last) messages = messages.concat(await this.backfill(last.id));
+        const fresh = messages.filter((m) => this.lastId === undefined || m.id > this.lastId);
+        if (fresh.length) this.lastId = fresh[fresh.length - 1]!.id;
+        this.historySeen = true;
+        return this.emit("history", fresh);
+      }
+      case "joined":
+      case "left":
+        this.online = frame.online;
+        if (frame.type === "joined" && this.historySeen && this.state !== "online") this.joined();
+        return this.emit(frame.type, frame);
+      case "message": {
+        const { type, clientId, ...message } = frame;
+        if (this.lastId === undefined || message.id > this.lastId) {
+          this.lastId = message.id;
+          this.emit("message", frame);
+        }
+        // A repeated clientId is answered with the stored message: already seen, still our ack.
+        if (clientId !== undefined) this.settle(clientId)?.resolve(message);
+        return;
+      }
+      case "error": {
+        const mine = frame.clientId === undefined ? undefined : this.settle(frame.clientId);
+        if (mine) return mine.reject(new ChatError(frame.code, frame.message, frame.retryAfter));
+        this.emit("error", frame);
+        if (this.state === "online") return;
+        // Our join was refused. `unavailable` (the room could not be loaded) is worth retrying;
+        // anything else would be refused again on every reconnect.
+        if (frame.code === "unavailable") this.drop(this.socket!);
+        else this.close();
+      }
+    }
+  }
+
+  /**
+   * A resume gets the *oldest* messages after `since`, at most the server's history limit: when
+   * more were missed, the rest would be a silent gap before the live stream. Fetch, over REST,
+   * everything newer than the history's last message; live frames that overlap it are dropped
+   * by id afterwards. Costs one request per resume that brought anything.
+   */
+  private async backfill(after: number): Promise<Message[]> {
+    const found: Message[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const { data, error } = await this.rest.messages.get({
+        query: before === undefined ? { limit: LIMITS.pageMax } : { before, limit: LIMITS.pageMax },
+      });
+      if (error) throw error;
+      const page = data.messages;
+      const newer = page.filter((m) => m.id > after);
+      found.unshift(...newer);
+      if (newer.length < page.length || page.length < LIMITS.pageMax) return found;
+      before = page[0]!.id;
+    }
+  }
+
+  /** Our own `joined` arrived: we are in. Re-send what is unacked, then send what was queued. */
+  private joined() {
+    this.backoff.reset();
+    this.state = "online"; // set before flushing, announced after: a listener's send() is not sent twice
+    for (const pending of this.pending.values()) this.transmit(pending);
+    this.emit("state", "online");
+  }
+
+  private transmit(pending: Pending) {
+    this.write({ type: "message", message: pending.text, clientId: pending.clientId });
+    clearTimeout(pending.timer);
+    const ms = this.options.ackTimeoutMs ?? 10_000;
+    pending.timer = setTimeout(() => this.settle(pending.clientId)?.reject(new ChatError("timeout", `no acknowledgement within ${ms} ms`)), ms);
+  }
+
+  private settle(clientId: string): Pending | undefined {
+    const pending = this.pending.get(clientId);
+    if (!pending) return undefined;
+    clearTimeout(pending.timer);
+    this.pending.delete(clientId);
+    return pending;
+  }
+
+  /** The socket is gone (closed by the server, failed, or given up on): reconnect after a delay. */
+  private drop(ws: WebSocketLike, code?: number) {
+    if (this.socket !== ws) return;
+    this.socket = undefined;
+    if (ws.readyState <= 1) ws.close();
+    // Unacked sends wait for the next join (their ack timers only run while online).
+    for (const pending of this.pending.values()) clearTimeout(pending.timer);
+    if (code === CLOSE.tooBig) {
+      // The server refused one of the frames in flight as too big; re-sending it would loop.
+      const biggest = [...this.pending.values()].sort((a, b) => b.text.length - a.text.length)[0];
+      if (biggest) this.settle(biggest.clientId)!.reject(new ChatError("too_big", "the server closed the connection: frame too big"));
+    }
+    this.retry(code);
+  }
+
+  private retry(code?: number) {
+    if (this.closed) return;
+    this.online = [];
+    this.setState("reconnecting");
+    // 1008: the server refused us on policy (flooding, say); do not come straight back.
+    const delay = code === CLOSE.policy ? this.backoff.penalty() : this.backoff.next();
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  private write(frame: ClientFrame) {
+    this.socket?.send(JSON.stringify(frame));
+  }
+
+  private setState(state: ConnectionState) {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit("state", state);
+  }
+
+  private emit(event: string, value: unknown) {
+    for (const fn of this.listeners.get(event) ?? []) {
+      try {
+        fn(value);
+      } catch (error) {
+        // A listener's bug must not break the connection: report it outside our call stack.
+        setTimeout(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,181 @@
+// Prometheus metrics (prom-client), one Registry per app instance so that tests can run many.
+// The hot path only bumps plain numbers (`tally`); prom-client reads them when /metrics is
+// scraped, through each metric's `collect`. Only commits (one per batch) observe histograms.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { ERROR_CODES, type ErrorCode } from "../protocol/frames";
+import type { AbusablePeer } from "../rooms/hub";
+import type { Socket } from "./socket";
+
+/**
+ * Why a socket was closed other than by its client's close frame. `slow_or_lost`: closed without
+ * a close frame (1006) and not by the heartbeat. Bun closes a slow consumer (over the buffer
+ * limit, closeOnBackpressureLimit) that way and reports it to the close handler exactly like a
+ * client that vanished (1006, no reason, nothing buffered), so slow consumers are counted there,
+ * together with lost connections.
+ */
+export const CLOSE_REASONS = ["slow_or_lost", "dead_peer", "never_joined", "flooding", "frame_too_big", "protocol_error"] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+/** Why an upgrade was refused before it happened. */
+export const REFUSE_REASONS = ["origin", "too_many_connections", "bad_room"] as const;
+export type RefuseReason = (typeof REFUSE_REASONS)[number];
+
+export interface Gauges {
+  connections(): number;
+  rooms(): number;
+  clients(): number;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  const tally = {
+    opened: 0,
+    framesIn: 0,
+    /** Frames queued for sending: a room publish counts each recipient. */
+    framesOut: 0,
+    stored: 0,
+    errors: Object.fromEntries(ERROR_CODES.map((code) => [code, 0])) as Record<ErrorCode, number>,
+    closed: Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, 0])) as Record<CloseReason, number>,
+    refused: Object.fromEntries(REFUSE_REASONS.map((reason) => [reason, 0])) as Record<RefuseReason, number>,
+  };
+  let gauges: Gauges = { connections: () => 0, rooms: () => 0, clients: () => 0 };
+
+  /** A counter whose value lives in `tally`: collect() adds what changed since the last scrape. */
+  function counter(name: string, help: string, read: () => number) {
+    let reported = 0;
+    return new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = read();
+        if (now > reported) this.inc(now - reported);
+        reported = now;
+      },
+    });
+  }
+  function labelled<K extends string>(name: string, help: string, label: string, values: Record<K, number>) {
+    const reported = {} as Record<K, number>;
+    return new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        for (const key of Object.keys(values) as K[]) {
+          const delta = values[key] - (reported[key] ?? 0);
+          // Every label value is exported (as 0 too), so rate() works from the first scrape.
+          this.inc({ [label]: key }, delta);
+          reported[key] = values[key];
+        }
+      },
+    });
+  }
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+
+  gauge("chat_connections", "Open WebSocket connections", () => gauges.connections());
+  gauge("chat_rooms", "Live rooms (with at least one member) on this node", () => gauges.rooms());
+  gauge("chat_clients", "Client addresses with at least one open connection", () => gauges.clients());
+  counter("chat_connections_opened_total", "WebSocket connections opened", () => tally.opened);
+  counter("chat_frames_in_total", "Frames received from clients (valid or not; frames Bun itself refuses, such as oversize ones, are not counted)", () => tally.framesIn);
+  counter("chat_frames_out_total", "Frames queued to clients; a room broadcast counts one per recipient", () => tally.framesOut);
+  counter("chat_messages_stored_total", "Chat messages committed to the store", () => tally.stored);
+  labelled("chat_errors_total", "Error frames sent, by code", "code", tally.errors);
+  counter("chat_rate_limited_frames_total", "Message frames refused by the rate limiter", () => tally.errors.rate_limited);
+  labelled("chat_sockets_closed_total", "Sockets the server closed itself, by reason", "reason", tally.closed);
+  labelled("chat_upgrades_refused_total", "WebSocket upgrades refused before the upgrade, by reason", "reason", tally.refused);
+  const batch = new Histogram({
+    name: "chat_store_batch_size",
+    help: "Messages per store commit (group commit)",
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+    registers: [registry],
+  });
+  const commit = new Histogram({
+    name: "chat_store_commit_seconds",
+    help: "Duration of a store commit",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    tally,
+    /** Where the gauges read from (set by createApp once it has its hub and connections). */
+    watch(sources: Gauges) {
+      gauges = sources;
+    },
+    /** For openSqliteStore's onCommit option. */
+    onCommit(rows: number, ms: number) {
+      batch.observe(rows);
+      commit.observe(ms / 1000);
+    },
+    async text() {
+      return registry.metrics();
+    },
+    contentType: registry.contentType,
+  };
+}
+
+/**
+ * A socket as the hub sees it, counting the frames sent through it. One per socket (made on
+ * open), so the hub's identity checks hold. `subscribers` is the app's own count of each room's
+ * subscribed sockets: Bun's server.subscriberCount() walks every topic, too slow per message.
+ */
+export class MeteredPeer implements AbusablePeer {
+  private topic?: string;
+
+  constructor(
+    readonly ws: Socket,
+    private readonly tally: Metrics["tally"],
+    private readonly subscribers: Map<string, number>,
+  ) {}
+
+  send(data: string): number {
+    this.tally.framesOut++;
+    return this.ws.send(data);
+  }
+
+  publish(topic: string, data: string): number {
+    this.tally.framesOut += (this.subscribers.get(topic) ?? 1) - 1; // everyone but the sender
+    return this.ws.publish(topic, data);
+  }
+
+  subscribe(topic: string): void {
+    if (this.topic === undefined) {
+      this.topic = topic;
+      this.subscribers.set(topic, (this.subscribers.get(topic) ?? 0) + 1);
+    }
+    this.ws.subscribe(topic);
+  }
+
+  cork(fn: () => void): unknown {
+    return this.ws.cork(fn);
+  }
+
+  get readyState(): number {
+    return this.ws.readyState;
+  }
+
+  close(code?: number, reason?: string): void {
+    this.ws.close(code, reason);
+  }
+
+  /** The socket closed (Bun unsubscribed it). */
+  closed() {
+    if (this.topic === undefined) return;
+    const left = (this.subscribers.get(this.topic) ?? 1) - 1;
+    if (left > 0) this.subscribers.set(this.topic, left);
+    else this.subscribers.delete(this.topic);
+    this.topic = undefined;
+  }
+}

@@ -1,0 +1,134 @@
+// parseConfig against the README's configuration table: defaults, environment, flags (which win),
+// and errors that name the setting.
+import { describe, expect, test } from "bun:test";
+import { ConfigError, parseConfig, usage } from "../src/config";
+
+const fails = (argv: string[], env: Record<string, string> = {}): string => {
+  try {
+    parseConfig(argv, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error(`parseConfig(${JSON.stringify(argv)}, ${JSON.stringify(env)}) accepted it`);
+};
+
+describe("parseConfig", () => {
+  test("defaults are the README's", () => {
+    expect(parseConfig([], {})).toEqual({
+      port: 3000,
+      host: "0.0.0.0",
+      db: "./chat.db",
+      history: 100,
+      retentionDays: undefined,
+      rateLimit: 2,
+      rateBurst: 10,
+      maxConnectionsPerIp: 20,
+      maxFrameBytes: 65536,
+      origins: [],
+      trustProxy: false,
+      logLevel: "info",
+    });
+  });
+
+  test("every setting comes from its environment variable", () => {
+    const config = parseConfig([], {
+      PORT: "8080",
+      HOST: "127.0.0.1",
+      CHAT_DB: "/tmp/x.db",
+      CHAT_HISTORY: "7",
+      CHAT_RETENTION_DAYS: "1.5",
+      CHAT_RATE_LIMIT: "0",
+      CHAT_RATE_BURST: "3",
+      CHAT_MAX_CONNECTIONS_PER_IP: "0",
+      CHAT_MAX_FRAME_BYTES: "2048",
+      CHAT_ORIGINS: "https://a.example, https://b.example",
+      CHAT_TRUST_PROXY: "true",
+      CHAT_LOG_LEVEL: "silent",
+    });
+    expect(config).toEqual({
+      port: 8080,
+      host: "127.0.0.1",
+      db: "/tmp/x.db",
+      history: 7,
+      retentionDays: 1.5,
+      rateLimit: 0,
+      rateBurst: 3,
+      maxConnectionsPerIp: 0,
+      maxFrameBytes: 2048,
+      origins: ["https://a.example", "https://b.example"],
+      trustProxy: true,
+      logLevel: "silent",
+    });
+  });
+
+  test("a flag wins over the environment, in both --flag value and --flag=value forms", () => {
+    const config = parseConfig(["--port", "4000", "--history=5", "--db", "other.db", "--retention-days=2"], {
+      PORT: "8080",
+      CHAT_HISTORY: "7",
+      CHAT_DB: "env.db",
+      CHAT_RETENTION_DAYS: "9",
+    });
+    expect(config.port).toBe(4000);
+    expect(config.history).toBe(5);
+    expect(config.db).toBe("other.db");
+    expect(config.retentionDays).toBe(2);
+  });
+
+  test("port 0 (any free port) and history 0 are allowed", () => {
+    expect(parseConfig(["--port", "0", "--history", "0"], {})).toMatchObject({ port: 0, history: 0 });
+  });
+
+  test("invalid values are errors naming the flag and the variable", () => {
+    expect(fails([], { PORT: "abc" })).toContain("PORT");
+    expect(fails(["--port", "70000"])).toContain("--port");
+    expect(fails(["--port", "80.5"])).toContain("--port");
+    expect(fails(["--history", "-1"])).toContain("--history");
+    expect(fails([], { CHAT_HISTORY: "lots" })).toContain("CHAT_HISTORY");
+    expect(fails([], { CHAT_RETENTION_DAYS: "0" })).toContain("CHAT_RETENTION_DAYS");
+    expect(fails([], { CHAT_RETENTION_DAYS: "-3" })).toContain("CHAT_RETENTION_DAYS");
+    expect(fails([], { CHAT_RATE_BURST: "0" })).toContain("CHAT_RATE_BURST");
+    expect(fails([], { CHAT_TRUST_PROXY: "maybe" })).toContain("CHAT_TRUST_PROXY");
+    expect(fails([], { CHAT_LOG_LEVEL: "loud" })).toContain("CHAT_LOG_LEVEL");
+  });
+
+  test("an invalid flag fails even when the environment holds a valid value", () => {
+    expect(fails(["--port", "abc"], { PORT: "8080" })).toContain("--port");
+  });
+
+  test("an empty value is not silently a number: PORT= is the default port, --port= is an error", () => {
+    // z.coerce.number("") is 0: an empty PORT would otherwise listen on a random port.
+    expect(parseConfig([], { PORT: "", CHAT_HISTORY: "" })).toMatchObject({ port: 3000, history: 100 });
+    expect(fails(["--port="])).toContain("--port");
+    expect(fails(["--history", " "])).toContain("--history");
+  });
+
+  test("unknown options and missing values are errors; every problem is reported at once", () => {
+    expect(fails(["--bogus"])).toContain("--bogus");
+    expect(fails(["--port"])).toContain("--port");
+    const message = fails(["--bogus", "--history", "-1"], { PORT: "abc" });
+    expect(message).toContain("--bogus");
+    expect(message).toContain("--history");
+    expect(message).toContain("PORT");
+  });
+
+  test("usage lists every flag with its variable and default", () => {
+    const text = usage();
+    for (const [flag, env] of [
+      ["--port", "PORT"],
+      ["--host", "HOST"],
+      ["--db", "CHAT_DB"],
+      ["--history", "CHAT_HISTORY"],
+      ["--retention-days", "CHAT_RETENTION_DAYS"],
+      ["--rate-limit", "CHAT_RATE_LIMIT"],
+      ["--max-frame-bytes", "CHAT_MAX_FRAME_BYTES"],
+      ["--log-level", "CHAT_LOG_LEVEL"],
+    ]) {
+      expect(text).toMatch(new RegExp(`${flag} <${env}>`));
+    }
+    expect(text).toContain("default: 3000");
+    expect(text).toContain("default: ./chat.db");
+    expect(text).toContain("default: 100");
+    expect(text).toContain("--help");
+  });
+});

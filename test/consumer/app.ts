@@ -1,0 +1,29 @@
+// A TypeScript app using chat-server the way the README shows (typechecked by `npm test`).
+import { treaty } from "@elysiajs/eden";
+import type { App } from "chat-server/app";
+import { connect } from "chat-server/client";
+import WebSocket from "ws"; // Node 20 only: browsers and Bun have a global WebSocket
+
+const url = "http://localhost:3000";
+
+// Typed REST: paths, parameters and answers come from the server's routes.
+const server = treaty<App>(url);
+const { data: list } = await server.rooms.get();
+for (const { room, online } of list?.rooms ?? []) console.log(room, online);
+const { data: page } = await server.rooms({ room: "lobby" }).messages.get({ query: { limit: 20 } });
+for (const m of page?.messages ?? []) console.log(m.id, m.name, m.message);
+
+// The client: joins, reconnects with backoff, resumes where it left off, re-sends unacked messages.
+const chat = connect({ url, room: "lobby", name: "bot", WebSocket });
+chat.on("state", (state) => console.log("connection:", state));
+chat.on("message", (m) => console.log(`${m.name}: ${m.message}`));
+const stored = await chat.send("hello"); // resolves once the server has stored it
+console.log("stored as", stored.id);
+chat.close();
+
+// Or Eden's own typed room socket: frames typed from the protocol schemas.
+const socket = server.rooms({ room: "lobby" }).ws.subscribe();
+socket.on("open", () => socket.send({ type: "join", name: "bot" }));
+socket.subscribe(({ data }) => {
+  if (data.type === "message") console.log(data.name, data.message);
+});

@@ -246,23 +246,18 @@ class Connection implements ChatClient {
 
   /**
    * A resume gets the *oldest* messages after `since`, at most the server's history limit: when
-   * more were missed, the rest would be a silent gap before the live stream. Fetch, over REST,
-   * everything newer than the history's last message; live frames that overlap it are dropped
-   * by id afterwards. Costs one request per resume that brought anything.
+   * more were missed, the rest would be a silent gap before the live stream. Page forward over
+   * REST (`after=`) from the history's last message; live frames that overlap it are dropped by
+   * id afterwards. Costs one request per resume that brought anything.
    */
   private async backfill(after: number): Promise<Message[]> {
     const found: Message[] = [];
-    let before: number | undefined;
     for (;;) {
-      const { data, error } = await this.rest.messages.get({
-        query: before === undefined ? { limit: LIMITS.pageMax } : { before, limit: LIMITS.pageMax },
-      });
+      const { data, error } = await this.rest.messages.get({ query: { after, limit: LIMITS.pageMax } });
       if (error) throw error;
-      const page = data.messages;
-      const newer = page.filter((m) => m.id > after);
-      found.unshift(...newer);
-      if (newer.length < page.length || page.length < LIMITS.pageMax) return found;
-      before = page[0]!.id;
+      found.push(...data.messages);
+      if (data.messages.length < LIMITS.pageMax) return found;
+      after = data.messages[data.messages.length - 1]!.id;
     }
   }
 

@@ -19,8 +19,9 @@ import type { MessageStore } from "../rooms/ports";
 import { RateLimiter } from "../rooms/rate-limit";
 import { silentLogger, type Logger } from "../log";
 import { Connections } from "./connections";
-import { createMetrics, MeteredPeer, type Metrics } from "./metrics";
+import { countedFanout, createMetrics, MeteredPeer, type Metrics } from "./metrics";
 import { socketData } from "./socket";
+import { localFanout } from "../bus/local";
 import { clientAddress, originAllowed } from "./guards";
 
 export interface AppOptions {
@@ -75,10 +76,7 @@ export function createApp(options: AppOptions) {
 
   const hub = new Hub({
     store: options.store,
-    broadcast: (room, data) => {
-      tally.framesOut += subscribers.get(room) ?? 0;
-      app.server?.publish(room, data);
-    },
+    fanout: countedFanout(localFanout(() => app.server), tally, subscribers),
     historyLimit: options.historyLimit ?? 100,
     limiter: limiter.enabled ? limiter : undefined,
     now,

@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { ERROR_CODES, type ErrorCode } from "../protocol/frames";
 import type { AbusablePeer } from "../rooms/hub";
+import type { Fanout } from "../rooms/ports";
 import type { Socket } from "./socket";
 
 /**
@@ -146,8 +147,7 @@ export class MeteredPeer implements AbusablePeer {
   }
 
   publish(topic: string, data: string): number {
-    this.tally.framesOut += (this.subscribers.get(topic) ?? 1) - 1; // everyone but the sender
-    return this.ws.publish(topic, data);
+    return this.ws.publish(topic, data); // counted by countedFanout
   }
 
   subscribe(topic: string): void {
@@ -178,4 +178,14 @@ export class MeteredPeer implements AbusablePeer {
     else this.subscribers.delete(this.topic);
     this.topic = undefined;
   }
+}
+
+/** Counts a room publish as one frame out per recipient (from the app's own subscriber counts). */
+export function countedFanout(fanout: Fanout, tally: Metrics["tally"], subscribers: Map<string, number>): Fanout {
+  return {
+    publish(room, data, from) {
+      tally.framesOut += (subscribers.get(room) ?? 0) - (from ? 1 : 0);
+      fanout.publish(room, data, from);
+    },
+  };
 }

@@ -10,7 +10,7 @@ import {
   type SendFrame,
 } from "../protocol/frames";
 import { LiveRoom } from "./live-room";
-import type { Appended, Broadcast, Draft, MessageStore, Peer } from "./ports";
+import type { Appended, Draft, Fanout, MessageStore, Peer } from "./ports";
 import type { RateLimiter } from "./rate-limit";
 
 const OPEN = 1;
@@ -46,7 +46,7 @@ export interface HubEvents {
 
 export interface HubOptions {
   store: MessageStore;
-  broadcast: Broadcast;
+  fanout: Fanout;
   /** Messages sent on join (and kept in memory per live room). */
   historyLimit: number;
   limiter?: RateLimiter;
@@ -94,7 +94,7 @@ export class Hub {
       session.state = "joined";
       room.add(name);
       const joined = { type: "joined", name, timestamp: room.stamp(this.now()), online: room.online() };
-      this.options.broadcast(room.name, JSON.stringify(joined));
+      this.options.fanout.publish(room.name, JSON.stringify(joined));
     } catch {
       this.release(room);
       if (session.state === "joining") session.state = "new";
@@ -196,8 +196,7 @@ export class Hub {
     if (fresh) {
       this.options.events?.stored?.();
       this.live.get(message.room)?.remember(message);
-      if (peer.readyState === OPEN) peer.publish(message.room, text);
-      else this.options.broadcast(message.room, text);
+      this.options.fanout.publish(message.room, text, peer);
     }
     if (peer.readyState !== OPEN) return;
     peer.send(draft.clientId === undefined ? text : `${text.slice(0, -1)},"clientId":${JSON.stringify(draft.clientId)}}`);
@@ -211,7 +210,7 @@ export class Hub {
     room.remove(session.name!);
     if (this.release(room)) return;
     const left = { type: "left", name: session.name, timestamp: room.stamp(this.now()), online: room.online() };
-    this.options.broadcast(room.name, JSON.stringify(left));
+    this.options.fanout.publish(room.name, JSON.stringify(left));
   }
 
   /** Live rooms and stored ones, with who is online. */

@@ -52,5 +52,8 @@ export interface Peer {
   readonly readyState: number;
 }
 
-/** Delivers a frame to every member of a room on this node (and, later, on other nodes). */
-export type Broadcast = (room: string, data: string) => void;
+/** Delivers a room's frames to its members: on this node (src/bus/local.ts), later across nodes. */
+export interface Fanout {
+  /** To every member of the room; with `from`, to all but that member (it gets its own copy apart). */
+  publish(room: string, data: string, from?: Peer): void;
+}

@@ -1,6 +1,5 @@
 // Tiny helpers for talking to a real server over real sockets. No sleeps: every wait is for an
 // event (a frame, a close), bounded by a timeout that fails the test.
-import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,12 +7,9 @@ import { createApp, type AppOptions } from "../src/http/app";
 import type { ServerFrame } from "../src/protocol/frames";
 import { openSqliteStore } from "../src/store/sqlite";
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-/** Runs fn after the current test, last registered first. */
-export const defer = (fn: () => unknown) => void cleanups.push(fn);
+import { defer } from "./setup";
+
+export { defer };
 
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "chat-test-"));

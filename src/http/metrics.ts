@@ -1,7 +1,9 @@
 // Prometheus metrics (prom-client), one Registry per app instance so that tests can run many.
 // The hot path only bumps plain numbers (`tally`); prom-client reads them when /metrics is
 // scraped, through each metric's `collect`. Only commits (one per batch) observe histograms.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+// prom-client itself is loaded on first use (a scrape or a commit): it is a quarter of the
+// binary's start-up time, and a server that is never scraped or written to need not pay it.
+import type * as Prom from "prom-client";
 import { ERROR_CODES, type ErrorCode } from "../protocol/frames";
 import type { AbusablePeer } from "../rooms/hub";
 import type { Fanout } from "../rooms/ports";
@@ -30,7 +32,6 @@ export interface Gauges {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
-  const registry = new Registry();
   const tally = {
     opened: 0,
     framesIn: 0,
@@ -42,74 +43,81 @@ export function createMetrics() {
     refused: Object.fromEntries(REFUSE_REASONS.map((reason) => [reason, 0])) as Record<RefuseReason, number>,
   };
   let gauges: Gauges = { connections: () => 0, rooms: () => 0, clients: () => 0 };
+  let registered: ReturnType<typeof register> | undefined;
+  const prom = () => (registered ??= register());
 
-  /** A counter whose value lives in `tally`: collect() adds what changed since the last scrape. */
-  function counter(name: string, help: string, read: () => number) {
-    let reported = 0;
-    return new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const now = read();
-        if (now > reported) this.inc(now - reported);
-        reported = now;
-      },
-    });
-  }
-  function labelled<K extends string>(name: string, help: string, label: string, values: Record<K, number>) {
-    const reported = {} as Record<K, number>;
-    return new Counter({
-      name,
-      help,
-      labelNames: [label],
-      registers: [registry],
-      collect() {
-        for (const key of Object.keys(values) as K[]) {
-          const delta = values[key] - (reported[key] ?? 0);
-          // Every label value is exported (as 0 too), so rate() works from the first scrape.
-          this.inc({ [label]: key }, delta);
-          reported[key] = values[key];
-        }
-      },
-    });
-  }
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+  function register() {
+    const { Counter, Gauge, Histogram, Registry } = require("prom-client") as typeof Prom;
+    const registry = new Registry();
 
-  gauge("chat_connections", "Open WebSocket connections", () => gauges.connections());
-  gauge("chat_rooms", "Live rooms (with at least one member) on this node", () => gauges.rooms());
-  gauge("chat_clients", "Client addresses with at least one open connection", () => gauges.clients());
-  counter("chat_connections_opened_total", "WebSocket connections opened", () => tally.opened);
-  counter("chat_frames_in_total", "Frames received from clients (valid or not; frames Bun itself refuses, such as oversize ones, are not counted)", () => tally.framesIn);
-  counter("chat_frames_out_total", "Frames queued to clients; a room broadcast counts one per recipient", () => tally.framesOut);
-  counter("chat_messages_stored_total", "Chat messages committed to the store", () => tally.stored);
-  labelled("chat_errors_total", "Error frames sent, by code", "code", tally.errors);
-  counter("chat_rate_limited_frames_total", "Message frames refused by the rate limiter", () => tally.errors.rate_limited);
-  labelled("chat_sockets_closed_total", "Sockets the server closed itself, by reason", "reason", tally.closed);
-  labelled("chat_upgrades_refused_total", "WebSocket upgrades refused before the upgrade, by reason", "reason", tally.refused);
-  const batch = new Histogram({
-    name: "chat_store_batch_size",
-    help: "Messages per store commit (group commit)",
-    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
-    registers: [registry],
-  });
-  const commit = new Histogram({
-    name: "chat_store_commit_seconds",
-    help: "Duration of a store commit",
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [registry],
-  });
+    /** A counter whose value lives in `tally`: collect() adds what changed since the last scrape. */
+    function counter(name: string, help: string, read: () => number) {
+      let reported = 0;
+      return new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const now = read();
+          if (now > reported) this.inc(now - reported);
+          reported = now;
+        },
+      });
+    }
+    function labelled<K extends string>(name: string, help: string, label: string, values: Record<K, number>) {
+      const reported = {} as Record<K, number>;
+      return new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          for (const key of Object.keys(values) as K[]) {
+            const delta = values[key] - (reported[key] ?? 0);
+            // Every label value is exported (as 0 too), so rate() works from the first scrape.
+            this.inc({ [label]: key }, delta);
+            reported[key] = values[key];
+          }
+        },
+      });
+    }
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
+
+    gauge("chat_connections", "Open WebSocket connections", () => gauges.connections());
+    gauge("chat_rooms", "Live rooms (with at least one member) on this node", () => gauges.rooms());
+    gauge("chat_clients", "Client addresses with at least one open connection", () => gauges.clients());
+    counter("chat_connections_opened_total", "WebSocket connections opened", () => tally.opened);
+    counter("chat_frames_in_total", "Frames received from clients (valid or not; frames Bun itself refuses, such as oversize ones, are not counted)", () => tally.framesIn);
+    counter("chat_frames_out_total", "Frames queued to clients; a room broadcast counts one per recipient", () => tally.framesOut);
+    counter("chat_messages_stored_total", "Chat messages committed to the store", () => tally.stored);
+    labelled("chat_errors_total", "Error frames sent, by code", "code", tally.errors);
+    counter("chat_rate_limited_frames_total", "Message frames refused by the rate limiter", () => tally.errors.rate_limited);
+    labelled("chat_sockets_closed_total", "Sockets the server closed itself, by reason", "reason", tally.closed);
+    labelled("chat_upgrades_refused_total", "WebSocket upgrades refused before the upgrade, by reason", "reason", tally.refused);
+    const batch = new Histogram({
+      name: "chat_store_batch_size",
+      help: "Messages per store commit (group commit)",
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+      registers: [registry],
+    });
+    const commit = new Histogram({
+      name: "chat_store_commit_seconds",
+      help: "Duration of a store commit",
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    });
+    return { registry, batch, commit };
+  }
 
   return {
-    registry,
     tally,
     /** Where the gauges read from (set by createApp once it has its hub and connections). */
     watch(sources: Gauges) {
@@ -117,13 +125,16 @@ export function createMetrics() {
     },
     /** For openSqliteStore's onCommit option. */
     onCommit(rows: number, ms: number) {
+      const { batch, commit } = prom();
       batch.observe(rows);
       commit.observe(ms / 1000);
     },
     async text() {
-      return registry.metrics();
+      return prom().registry.metrics();
     },
-    contentType: registry.contentType,
+    get contentType() {
+      return prom().registry.contentType;
+    },
   };
 }
 

@@ -23,7 +23,7 @@ const OPTIONS = {
   },
   rateLimit: { env: "CHAT_RATE_LIMIT", default: "2", schema: number(0), help: "messages per second per client IP (0: off)" },
   rateBurst: { env: "CHAT_RATE_BURST", default: "10", schema: int(1), help: "messages a client IP may send at once" },
-  maxConnectionsPerIp: { env: "CHAT_MAX_CONNECTIONS_PER_IP", default: "20", schema: int(0), help: "open sockets per client IP (0: off)" },
+  maxConnectionsPerIp: { env: "CHAT_MAX_CONNECTIONS_PER_IP", default: "100", schema: int(0), help: "open sockets per client IP (0: off)" },
   maxBufferedBytes: { env: "CHAT_MAX_BUFFERED_BYTES", default: "1048576", schema: int(16 * 1024), help: "a socket with more unsent data is closed (slow consumer)" },
   joinTimeoutMs: { env: "CHAT_JOIN_TIMEOUT_MS", default: "10000", schema: int(100), help: "a socket that has not joined by then is closed 1008" },
   heartbeatMs: { env: "CHAT_HEARTBEAT_MS", default: "30000", schema: int(100), help: "ping interval; a socket silent for a whole interval is closed" },
@@ -50,7 +50,8 @@ export function usage(): string {
     "",
     "Usage: chat-server [options]",
     "",
-    "Options (each also an environment variable, shown in <>; a flag wins):",
+    "Options (each also an environment variable, shown in <>, and a flag of that name, e.g.",
+    "--chat-db; a flag wins over the variable):",
     ...rows,
     `  ${"--help".padEnd(58)}print this and exit`,
     "",
@@ -61,7 +62,13 @@ export function usage(): string {
 export function parseConfig(argv: string[], env: Record<string, string | undefined>): Config {
   const flags = new Map<string, string>();
   const problems: string[] = [];
-  const byFlag = new Map(Object.keys(OPTIONS).map((key) => [flagOf(key), key]));
+  // Each option also answers to its variable's name as a flag (--chat-db for CHAT_DB).
+  const byFlag = new Map(
+    Object.entries(OPTIONS).flatMap(([key, o]) => [
+      [flagOf(key), key],
+      [`--${o.env.toLowerCase().replace(/_/g, "-")}`, key],
+    ]),
+  );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];

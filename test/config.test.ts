@@ -23,7 +23,7 @@ describe("parseConfig", () => {
       retentionDays: undefined,
       rateLimit: 2,
       rateBurst: 10,
-      maxConnectionsPerIp: 20,
+      maxConnectionsPerIp: 100,
       maxBufferedBytes: 1048576,
       joinTimeoutMs: 10000,
       heartbeatMs: 30000,
@@ -66,6 +66,11 @@ describe("parseConfig", () => {
       trustProxy: true,
       logLevel: "silent",
     });
+  });
+
+  test("each variable's name works as a flag too (--chat-db for CHAT_DB)", () => {
+    const config = parseConfig(["--chat-db", "a.db", "--chat-history=3", "--chat-rate-limit", "0"], { CHAT_DB: "env.db" });
+    expect(config).toMatchObject({ db: "a.db", history: 3, rateLimit: 0 });
   });
 
   test("a flag wins over the environment, in both --flag value and --flag=value forms", () => {

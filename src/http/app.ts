@@ -49,6 +49,8 @@ export interface AppOptions {
   now?: () => number;
 }
 
+const BAD_ROOM = "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .";
+
 export function createApp(options: AppOptions) {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger;
@@ -166,7 +168,7 @@ export function createApp(options: AppOptions) {
     .get(
       "/rooms/:room/messages",
       async ({ params, query, status }) => {
-        if (!isRoomName(params.room)) return status(400, "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .");
+        if (!isRoomName(params.room)) return status(400, BAD_ROOM);
         // Elysia checked the query against the schema; parse again for its coerced values.
         const { before, after, limit = LIMITS.pageDefault } = MessagesQuery.parse(query);
         return { messages: await options.store.page(params.room, { before, after, limit: Math.min(limit, LIMITS.pageMax) }) };
@@ -177,10 +179,14 @@ export function createApp(options: AppOptions) {
         error: ({ code, status }) => (code === "VALIDATION" ? status(400, "before, after and limit are whole numbers (before and limit > 0)") : undefined),
       },
     )
+    // A room name that is empty or holds a slash matches none of the routes above: still a bad
+    // room name (400, as the contract says), not an unknown route. (Not an onError hook: in
+    // Elysia 1.4 a NOT_FOUND answered there turns every later 404 into an empty 200.)
+    .get("/rooms/*", ({ path, status }) => (/\/(ws|messages)$/.test(path) ? status(400, BAD_ROOM) : status(404, "not found")), { detail: { hide: true } })
     .get("/rooms/:room/ws", ({ params, request, server, set, status }) => {
       if (!isRoomName(params.room)) {
         tally.refused.bad_room++;
-        return status(400, "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .");
+        return status(400, BAD_ROOM);
       }
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         set.headers.upgrade = "websocket";

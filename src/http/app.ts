@@ -4,25 +4,17 @@ import { Elysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import { z } from "zod";
 import page from "../../public/index.html";
-import {
-  CLOSE,
-  ClientFrame,
-  isRoomName,
-  LIMITS,
-  MessagesPage,
-  MessagesQuery,
-  RoomList,
-  ServerFrame,
-} from "../protocol/frames";
+import { localFanout } from "../bus/local";
+import { silentLogger, type Logger } from "../log";
+import { ClientFrame, isRoomName, LIMITS, MessagesPage, MessagesQuery, RoomList, ServerFrame } from "../protocol/frames";
 import { Hub, Session } from "../rooms/hub";
 import type { MessageStore } from "../rooms/ports";
 import { RateLimiter } from "../rooms/rate-limit";
-import { silentLogger, type Logger } from "../log";
 import { Connections } from "./connections";
-import { countedFanout, createMetrics, MeteredPeer, type Metrics } from "./metrics";
-import { socketData } from "./socket";
-import { localFanout } from "../bus/local";
 import { clientAddress, originAllowed } from "./guards";
+import { createMetrics, type Metrics } from "./metrics";
+import { observe } from "./observe";
+import { socketData } from "./socket";
 
 export interface AppOptions {
   store: MessageStore;
@@ -55,16 +47,16 @@ export function createApp(options: AppOptions) {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger;
   const metrics = options.metrics ?? createMetrics();
-  const { tally } = metrics;
-  /** Subscribed sockets per room, for counting the recipients of a publish. */
-  const subscribers = new Map<string, number>();
   const limiter = new RateLimiter(options.rateLimit ?? 0, options.rateBurst ?? 10);
   const connections = new Connections({
     maxPerClient: options.maxConnectionsPerIp ?? 0,
     joinTimeoutMs: options.joinTimeoutMs ?? 10_000,
   });
+  const observed = observe({ metrics, log, connections });
 
   const app = new Elysia({
+    // Not Bun's development mode: it would start a file watcher (HMR for the page) per server.
+    serve: { development: false },
     websocket: {
       maxPayloadLength: options.maxFrameBytes ?? 64 * 1024,
       backpressureLimit: options.maxBufferedBytes ?? 1024 * 1024,
@@ -78,32 +70,17 @@ export function createApp(options: AppOptions) {
 
   const hub = new Hub({
     store: options.store,
-    fanout: countedFanout(localFanout(() => app.server), tally, subscribers),
+    fanout: observed.fanout(localFanout(() => app.server)),
     historyLimit: options.historyLimit ?? 100,
     limiter: limiter.enabled ? limiter : undefined,
     now,
-    events: {
-      error: (code) => void tally.errors[code]++,
-      stored: () => void tally.stored++,
-      closedForAbuse: (client, room) => {
-        tally.closed.flooding++;
-        log.warn("closed for flooding", { client, room });
-      },
-    },
+    events: observed.hub,
   });
   metrics.watch({ connections: () => connections.size, rooms: () => hub.liveRooms, clients: () => connections.clients });
 
   const timers = [
-    setInterval(() => {
-      const closed = connections.closeUnjoined(now());
-      tally.closed.never_joined += closed;
-      if (closed) log.info("closed sockets that never joined", { count: closed });
-    }, Math.max(250, (options.joinTimeoutMs ?? 10_000) / 4)),
-    setInterval(() => {
-      const dead = connections.heartbeat();
-      tally.closed.dead_peer += dead;
-      if (dead) log.info("closed dead peers", { count: dead });
-    }, options.heartbeatMs ?? 30_000),
+    setInterval(() => observed.neverJoined(connections.closeUnjoined(now())), Math.max(250, (options.joinTimeoutMs ?? 10_000) / 4)),
+    setInterval(() => observed.deadPeers(connections.heartbeat()), options.heartbeatMs ?? 30_000),
     setInterval(() => limiter.sweep(now()), 60_000),
   ];
   const { retentionMs } = options;
@@ -123,36 +100,7 @@ export function createApp(options: AppOptions) {
     timers.push(setInterval(prune, options.pruneEveryMs ?? Math.min(3_600_000, retentionMs / 10)));
   }
 
-  const newSocketData = socketData({
-    hub,
-    connections,
-    events: {
-      open(ws) {
-        tally.opened++;
-        log.debug("connected", { room: ws.data.session.room, client: ws.data.session.client });
-        return new MeteredPeer(ws, tally, subscribers);
-      },
-      frame: () => void tally.framesIn++,
-      close(ws, peer, code, reason) {
-        (peer as MeteredPeer).closed();
-        const { session } = ws.data;
-        // What Bun closes itself reaches this handler as 1006 (the client gets the real code);
-        // only the reason text tells them apart.
-        if (code === CLOSE.tooBig || (code === 1006 && reason === "Received too big message")) {
-          tally.closed.frame_too_big++;
-          log.info("closed: frame too big", { room: session.room, client: session.client });
-        } else if (code === 1006 && reason !== "") {
-          tally.closed.protocol_error++;
-          log.info("closed: WebSocket protocol error", { room: session.room, client: session.client, reason });
-        } else if (code === 1006 && !connections.terminated.has(ws)) {
-          // No close frame, no reason: a slow consumer Bun closed (over maxBufferedBytes), or a lost client.
-          tally.closed.slow_or_lost++;
-          log.info("closed without a close frame (slow consumer or lost connection)", { room: session.room, client: session.client });
-        }
-        log.debug("disconnected", { room: session.room, client: session.client, code, joined: session.state === "closed" && session.name !== undefined });
-      },
-    },
-  });
+  const newSocketData = socketData({ hub, connections, events: observed.sockets });
 
   return app
     .decorate("chat", { hub, connections, prune })
@@ -185,22 +133,21 @@ export function createApp(options: AppOptions) {
     .get("/rooms/*", ({ path, status }) => (/\/(ws|messages)$/.test(path) ? status(400, BAD_ROOM) : status(404, "not found")), { detail: { hide: true } })
     .get("/rooms/:room/ws", ({ params, request, server, set, status }) => {
       if (!isRoomName(params.room)) {
-        tally.refused.bad_room++;
+        observed.refused("bad_room");
         return status(400, BAD_ROOM);
       }
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         set.headers.upgrade = "websocket";
         return status(426, "this route is a WebSocket: send Upgrade: websocket");
       }
+      const client = clientAddress(request, server, options.trustProxy ?? false);
       if (!originAllowed(request, options.origins ?? [])) {
-        tally.refused.origin++;
-        log.warn("upgrade refused: origin", { origin: request.headers.get("origin"), client: clientAddress(request, server, options.trustProxy ?? false) });
+        observed.refused("origin", { origin: request.headers.get("origin"), client });
         return status(403, "origin not allowed");
       }
-      const session = new Session(params.room, clientAddress(request, server, options.trustProxy ?? false), now());
+      const session = new Session(params.room, client, now());
       if (!connections.reserve(session)) {
-        tally.refused.too_many_connections++;
-        log.warn("upgrade refused: too many connections", { client: session.client });
+        observed.refused("too_many_connections", { client });
         return status(429, "too many connections from this address");
       }
       if (server?.upgrade(request, { data: newSocketData(session) })) return;

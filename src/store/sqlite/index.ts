@@ -12,8 +12,6 @@ const MIGRATIONS = embeddedMigrations();
 const PRUNE_CHUNK = 1000;
 const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp };
 
-type Changes = { changes: number; lastInsertRowid: number | bigint };
-
 export interface SqliteStoreOptions {
   /** Called after each commit with its size and duration (metrics). */
   onCommit?: (rows: number, ms: number) => void;
@@ -27,17 +25,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   const db = drizzle({ client });
   migrate(db);
 
-  const insert = db
+  // The hot path, one call per message: Drizzle writes the SQL, bun:sqlite runs it directly.
+  // (Drizzle's prepared query maps named placeholders on every call: ~10% of a row's cost.)
+  const insertSql = db
     .insert(messages)
-    .values({
-      room: sql.placeholder("room"),
-      name: sql.placeholder("name"),
-      message: sql.placeholder("message"),
-      timestamp: sql.placeholder("timestamp"),
-      clientId: sql.placeholder("clientId"),
-    })
+    .values({ room: "", name: "", message: "", timestamp: 0, clientId: null })
     .onConflictDoNothing()
-    .prepare();
+    .toSQL().sql;
+  const insert = client.prepare<never, [string, string, string, number, string | null]>(insertSql);
   const stored = db
     .select(columns)
     .from(messages)
@@ -47,7 +42,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   function store(draft: Draft): Appended {
     const clientId = draft.clientId ?? null;
     // run() rather than RETURNING: the new id is lastInsertRowid, and RETURNING cost ~40% more per row here.
-    const { changes, lastInsertRowid } = insert.run({ room: draft.room, name: draft.name, message: draft.message, timestamp: draft.timestamp, clientId }) as unknown as Changes;
+    const { changes, lastInsertRowid } = insert.run(draft.room, draft.name, draft.message, draft.timestamp, clientId);
     if (changes === 1) return { message: { id: Number(lastInsertRowid), room: draft.room, name: draft.name, message: draft.message, timestamp: draft.timestamp }, fresh: true };
     // A conflict: (room, name, clientId) was stored before, maybe earlier in this very batch.
     return { message: stored.get({ room: draft.room, name: draft.name, clientId })!, fresh: false };

@@ -47,14 +47,15 @@ export type Message = z.infer<typeof Message>;
 export const JoinFrame = z.object({
   type: z.literal("join"),
   name: z.string().refine((n) => normalizeName(n) !== undefined, "1-32 characters, no control characters"),
-  timestamp: Timestamp.optional(),
-  since: Id.optional(),
+  // null is read as absent for every optional field: `since: lastId ?? null` is a natural thing to send.
+  timestamp: Timestamp.nullish(),
+  since: Id.nullish(),
 });
 export const SendFrame = z.object({
   type: z.literal("message"),
   message: z.string().min(1).max(LIMITS.message),
-  timestamp: Timestamp.optional(),
-  clientId: z.string().min(1).max(LIMITS.clientId).optional(),
+  timestamp: Timestamp.nullish(),
+  clientId: z.string().min(1).max(LIMITS.clientId).nullish(),
 });
 export const ClientFrame = z.discriminatedUnion("type", [JoinFrame, SendFrame]);
 export type JoinFrame = z.infer<typeof JoinFrame>;

@@ -80,8 +80,9 @@ export class Hub {
     const room = this.acquire(session.room);
     try {
       await room.loaded;
-      let history = frame.since === undefined ? room.latest(this.options.historyLimit) : room.after(frame.since, this.options.historyLimit);
-      if (history === undefined) history = await this.resume(room, frame.since!);
+      const since = frame.since ?? undefined;
+      let history = since === undefined ? room.latest(this.options.historyLimit) : room.after(since, this.options.historyLimit);
+      if (history === undefined) history = await this.resume(room, since!);
       // From here to the end nothing awaits: the history and the subscription are one step, so
       // every message is either in the history or arrives after it, never both, never neither.
       if (session.closed || peer.readyState !== OPEN) {
@@ -116,15 +117,16 @@ export class Hub {
 
   send(peer: AbusablePeer, session: Session, frame: SendFrame): void | Promise<void> {
     if (session.state === "joining") return session.ready!.then(() => this.send(peer, session, frame));
-    if (session.state !== "joined") return this.refuse(peer, "not_joined", "send a join frame first", frame.clientId);
+    const clientId = frame.clientId ?? undefined;
+    if (session.state !== "joined") return this.refuse(peer, "not_joined", "send a join frame first", clientId);
     const { limiter } = this.options;
     if (limiter) {
       const retryAfter = limiter.take(session.client, this.now());
-      if (retryAfter > 0) return this.limited(peer, session, retryAfter, frame.clientId);
+      if (retryAfter > 0) return this.limited(peer, session, retryAfter, clientId);
       session.strikes = 0;
     }
     const room = this.live.get(session.room)!;
-    const draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId: frame.clientId };
+    const draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId };
     this.queue.push({ draft, peer });
     this.schedule();
   }

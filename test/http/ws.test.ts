@@ -232,6 +232,18 @@ describe("message", () => {
     expect(storedRows(server.db, "lobby").map((r) => r.message)).toEqual(["plain"]);
   });
 
+  test("null optional fields read as absent: since, timestamp and clientId", async () => {
+    const server = await startServer();
+    const ada = await Client.joined(server.wsUrl("lobby"), "ada");
+    const first = await say(ada, "first");
+    ada.send({ type: "message", message: "no id", clientId: null, timestamp: null });
+    const own = await ada.next("message", (f) => f.message === "no id");
+    expect(own.clientId).toBeUndefined();
+    const bob = await Client.open(server.wsUrl("lobby"));
+    bob.send({ type: "join", name: "bob", since: null, timestamp: null });
+    expect((await bob.next("history")).messages.map((m: any) => m.id)).toEqual([first.id, own.id]);
+  });
+
   test("a 2000-character message is accepted", async () => {
     const server = await startServer();
     const ada = await Client.joined(server.wsUrl("lobby"), "ada");

@@ -1,8 +1,6 @@
-import type { ServerWebSocket } from "bun";
 import { CLOSE } from "../protocol/frames";
 import type { Session } from "../rooms/hub";
-
-export type Socket = ServerWebSocket<{ session: Session; alive: boolean }>;
+import type { Socket } from "./socket";
 
 export interface ConnectionLimits {
   /** Open sockets per client IP; 0 = no cap. */
@@ -30,7 +28,6 @@ export class Connections {
    * whose socket never opens (the upgrade failed) is released by `closeUnjoined`.
    */
   reserve(session: Session): boolean {
-    if (this.pending.has(session)) return true; // asked twice for one upgrade: one slot
     if (!this.take(session.client)) return false;
     this.pending.add(session);
     return true;
@@ -50,7 +47,6 @@ export class Connections {
   }
 
   opened(ws: Socket) {
-    ws.data.alive = true;
     // An open after its reservation expired (very late) counts again, so `closed` stays even.
     if (!this.pending.delete(ws.data.session)) this.perClient.set(ws.data.session.client, (this.perClient.get(ws.data.session.client) ?? 0) + 1);
     this.sockets.add(ws);

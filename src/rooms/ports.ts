@@ -28,7 +28,8 @@ export interface PageQuery {
 export interface MessageStore {
   /**
    * Stores the drafts in one transaction, in order; resolves once it is durably committed, with
-   * one result per draft (or rejects: nothing of the batch was stored).
+   * one result per draft (or rejects: nothing of the batch was stored). It may be called again
+   * before the last call resolved: batches commit in the order of the calls.
    */
   append(drafts: Draft[]): Promise<Appended[]>;
   /** Oldest first. Without `after`: the latest `limit` (before `before`); with it: the first `limit` after it. */

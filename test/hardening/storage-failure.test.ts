@@ -6,21 +6,22 @@ import { join } from "node:path";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { Client, startServer, tempDir } from "../helpers";
 
-type Fault = { name: string; break: (db: import("bun:sqlite").Database) => void; heal: (db: import("bun:sqlite").Database) => void };
+type Store = ReturnType<typeof openSqliteStore>;
+// Set on the store's writing connection (its worker thread): these PRAGMAs are per connection.
+type Fault = { name: string; break: (store: Store) => Promise<void>; heal: (store: Store) => Promise<void> };
 
 const faults: Fault[] = [
   {
     name: "disk full (PRAGMA max_page_count)",
-    break: (db) => {
-      const { page_count } = db.query("PRAGMA page_count").get() as { page_count: number };
-      db.exec(`PRAGMA max_page_count = ${page_count}`);
-    },
-    heal: (db) => void db.exec("PRAGMA max_page_count = 1073741823"),
+    // SQLite never sets the limit below the pages in use: after a VACUUM has emptied the free
+    // list (a migration dropped an index), this makes the database exactly full.
+    break: (store) => store.execOnWriter("VACUUM; PRAGMA max_page_count = 1"),
+    heal: (store) => store.execOnWriter("PRAGMA max_page_count = 1073741823"),
   },
   {
     name: "read-only database (PRAGMA query_only)",
-    break: (db) => void db.exec("PRAGMA query_only = ON"),
-    heal: (db) => void db.exec("PRAGMA query_only = OFF"),
+    break: (store) => store.execOnWriter("PRAGMA query_only = ON"),
+    heal: (store) => store.execOnWriter("PRAGMA query_only = OFF"),
   },
 ];
 
@@ -35,7 +36,7 @@ for (const fault of faults) {
     const first = await sender.next("message", (f) => f.clientId === "c0");
     expect((await bystander.next("message")).id).toBe(first.id);
 
-    fault.break(store.database);
+    await fault.break(store);
     // 6 KB each (2000 three-byte characters): more than a page, so even one alone needs a new
     // page; several in one turn (one batch), then one alone.
     const big = "\u20ac".repeat(2000);
@@ -54,7 +55,7 @@ for (const fault of faults) {
     const page = (await (await fetch(`${server.base}/rooms/lobby/messages`)).json()) as { messages: { id: number }[] };
     expect(page.messages.map((m) => m.id)).toEqual([first.id]);
 
-    fault.heal(store.database);
+    await fault.heal(store);
     // A retry with the same clientId goes through once: no duplicate, no phantom of the failed try.
     sender.send({ type: "message", message: big, clientId: "c6" });
     const recovered = await sender.next("message", (f) => f.clientId === "c6");

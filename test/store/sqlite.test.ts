@@ -27,6 +27,12 @@ function peek(path: string) {
   return db;
 }
 
+/**
+ * What a promise rejects with. (Not `await expect(p).rejects`: in Bun 1.4.5 it parks the event
+ * loop in a nested wait that loses the wakeup of a worker's message, and the store's writer is one.)
+ */
+const rejection = (p: Promise<unknown>) => p.then(() => undefined, (error: Error) => error);
+
 const draft = (message: string, extra: Partial<Draft> = {}): Draft => ({ room: "r", name: "ada", message, timestamp: 1000, ...extra });
 
 describe("persistence", () => {
@@ -68,10 +74,8 @@ describe("migrations", () => {
     const columns = (db.query("PRAGMA table_info(messages)").all() as { name: string }[]).map((c) => c.name);
     expect(columns).toEqual(["id", "room", "name", "message", "timestamp", "client_id"]);
     const indexes = (db.query("PRAGMA index_list(messages)").all() as { name: string; unique: number }[]).map((i) => [i.name, i.unique]).sort();
-    expect(indexes).toEqual([
-      ["messages_client_id", 1],
-      ["messages_room_id", 0],
-    ]);
+    // no index on client_id: retries are matched in memory (see "clientIds" below)
+    expect(indexes).toEqual([["messages_room_id", 0]]);
     const recorded = db.query("SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at").all();
     expect(recorded).toEqual(journal.entries.map((e) => ({ hash: createHash("sha256").update(migrationSql(e.tag)).digest("hex"), created_at: e.when })));
   });
@@ -165,7 +169,7 @@ describe("batches (one transaction each)", () => {
     const admin = peek(store.file);
     admin.exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.message = 'boom' BEGIN SELECT RAISE(ABORT, 'refused by test'); END;`);
     const failing = store.append([draft("a"), draft("boom"), draft("c", { clientId: "k" })]);
-    await expect(failing).rejects.toThrow("refused by test");
+    expect((await rejection(failing))?.message).toContain("refused by test");
     expect(admin.query("SELECT message FROM messages ORDER BY id").all()).toEqual([{ message: "before" }]);
     // the rolled-back clientId was not remembered, the store goes on
     const [c] = await store.append([draft("c", { clientId: "k" })]);
@@ -176,7 +180,7 @@ describe("batches (one transaction each)", () => {
   test("a failure of the database itself (closed) rejects the append", async () => {
     const store = open();
     await store.close();
-    await expect(store.append([draft("late")])).rejects.toThrow();
+    expect(await rejection(store.append([draft("late")]))).toBeInstanceOf(Error);
   });
 
   test("clientId: stored once per room and name, within a batch and across batches; no clientId never conflicts", async () => {

@@ -1,5 +1,4 @@
-import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const messages = sqliteTable(
   "messages",
@@ -11,11 +10,10 @@ export const messages = sqliteTable(
     name: text("name").notNull(),
     message: text("message").notNull(),
     timestamp: integer("timestamp").notNull(),
+    // Not indexed: a unique index here cost more than half of every stored row (README,
+    // Performance). Retries are matched in memory (../recent-client-ids.ts), and this column
+    // refills that memory when the store is opened again.
     clientId: text("client_id"),
   },
-  (t) => [
-    index("messages_room_id").on(t.room, t.id),
-    // A retried send (same room, name and clientId) is stored once.
-    uniqueIndex("messages_client_id").on(t.room, t.name, t.clientId).where(sql`${t.clientId} IS NOT NULL`),
-  ],
+  (t) => [index("messages_room_id").on(t.room, t.id)],
 );

@@ -133,45 +133,49 @@ export class Hub {
 
   // Group commit: every message accepted within one turn of the event loop goes to the store
   // as one batch (one transaction), and only after it committed is any of it broadcast or
-  // acknowledged. One batch at a time, so the order of arrival is the order of ids.
+  // acknowledged. Batches are pipelined: the next one goes to the store while the previous
+  // commits (the store commits them in call order), and each is delivered only after the one
+  // before it, so the order of arrival is the order of ids and of delivery.
   private queue: Outgoing[] = [];
   private flushScheduled = false;
-  private flushing = false;
+  /** Settles when every batch handed to the store so far has been delivered (or refused). */
+  private delivered: Promise<void> = Promise.resolve();
 
   private schedule() {
-    if (this.flushScheduled || this.flushing) return;
+    if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => void this.flush());
+    setImmediate(() => this.flush());
   }
 
-  private async flush() {
+  private flush() {
     this.flushScheduled = false;
     const batch = this.queue;
     if (!batch.length) return;
     this.queue = [];
-    this.flushing = true;
-    let results: Appended[] | undefined;
-    try {
-      results = await this.options.store.append(batch.map((b) => b.draft));
-    } catch {
-      results = undefined;
-    } finally {
-      this.flushing = false;
-      if (this.queue.length) this.schedule();
-    }
-    if (!results) {
-      // The transaction rolled back: nothing of the batch was stored, so nothing is sent.
-      for (const { peer, draft } of batch) this.refuse(peer, "unavailable", "the message could not be stored; nothing was sent, try again", draft.clientId);
-      return;
-    }
-    this.deliver(batch, results);
+    const stored = this.options.store.append(batch.map((b) => b.draft)).then(
+      (results) => results,
+      () => undefined,
+    );
+    const delivered = this.delivered.then(async () => {
+      const results = await stored;
+      if (!results) {
+        // The transaction rolled back: nothing of the batch was stored, so nothing is sent.
+        for (const { peer, draft } of batch) this.refuse(peer, "unavailable", "the message could not be stored; nothing was sent, try again", draft.clientId);
+        return;
+      }
+      this.deliver(batch, results);
+    });
+    // A bug in delivery must not stop every later batch: the chain goes on, the error surfaces.
+    this.delivered = delivered.catch((error) => queueMicrotask(() => { throw error; }));
   }
 
   /** Commits and delivers everything accepted so far (graceful shutdown). */
   async drain() {
-    while (this.flushing || this.queue.length) {
-      if (this.flushing) await new Promise((resolve) => setImmediate(resolve));
-      else await this.flush();
+    for (;;) {
+      if (this.queue.length) this.flush();
+      const pending = this.delivered;
+      await pending;
+      if (pending === this.delivered && !this.queue.length) return;
     }
   }
 

@@ -4,7 +4,7 @@
 // JetStream and Centrifugo bound theirs: by a window, documented in the README.
 
 export interface RecentClientIdsOptions {
-  /** A clientId is remembered while its message is at most this much older than the newest message. */
+  /** A retry is matched if its message is at most this much older than the retry. */
   windowMs: number;
   /** And at most this many are remembered (the oldest go first): bounds memory under a flood. */
   max: number;
@@ -32,10 +32,11 @@ export class RecentClientIds {
 
   constructor(private readonly options: RecentClientIdsOptions) {}
 
-  get(room: string, name: string, clientId: string): number | undefined {
-    const entry = this.byClientId.get(clientId);
-    if (entry && entry.room === room && entry.name === name) return entry.id;
-    return this.shared.size ? this.shared.get(sharedKey(room, name, clientId))?.id : undefined;
+  /** The id stored with (room, name, clientId), if that message is at most the window older than `at`. */
+  get(room: string, name: string, clientId: string, at: number): number | undefined {
+    let entry = this.byClientId.get(clientId);
+    if (!entry || entry.room !== room || entry.name !== name) entry = this.shared.size ? this.shared.get(sharedKey(room, name, clientId)) : undefined;
+    return entry && entry.timestamp >= at - this.options.windowMs ? entry.id : undefined;
   }
 
   /** Remembers a stored message's clientId (in id order), then forgets what fell out of the window. */

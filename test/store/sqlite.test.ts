@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Draft } from "../../src/rooms/ports";
+import type { Appended, Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { Client, defer, startServer, tempDir } from "../helpers";
 import { say } from "../http/lib";
@@ -177,6 +177,18 @@ describe("batches (one transaction each)", () => {
     expect(admin.query("SELECT message FROM messages ORDER BY id").all()).toEqual([{ message: "before" }, { message: "c" }]);
   });
 
+  test("appends may overlap: they commit in call order, and a failing one takes none of the others with it", async () => {
+    const store = open();
+    await store.append([draft("warm-up")]);
+    peek(store.file).exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.message = 'boom' BEGIN SELECT RAISE(ABORT, 'refused by test'); END;`);
+    const calls = [store.append([draft("a1"), draft("a2")]), store.append([draft("boom")]), store.append([draft("c1", { clientId: "k" })])];
+    const [a, b, c] = await Promise.all(calls.map((call) => call.then((results) => results, (error: Error) => error)));
+    expect(b).toBeInstanceOf(Error);
+    const ids = [...(a as Appended[]), ...(c as Appended[])].map((r) => r.message.id);
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["warm-up", "a1", "a2", "c1"]);
+  });
+
   test("a failure of the database itself (closed) rejects the append", async () => {
     const store = open();
     await store.close();
@@ -199,6 +211,44 @@ describe("batches (one transaction each)", () => {
     const plain = await store.append([draft("same"), draft("same")]);
     expect(plain.every((p) => p.fresh)).toBe(true);
     expect(peek(store.file).query("SELECT count(*) AS n FROM messages").get()).toEqual({ n: 5 });
+  });
+});
+
+describe("clientIds (remembered for a window, not by an index)", () => {
+  test("a retry within the window gets the stored message, after a reopen too; an older one is stored anew", async () => {
+    const path = join(tempDir(), "chat.db");
+    const window = { windowMs: 1000, max: 100 };
+    const first = openSqliteStore(path, { clientIds: window });
+    const [kept] = await first.append([draft("old", { clientId: "old", timestamp: 1000 }), draft("kept", { clientId: "kept", timestamp: 5000 })]).then((r) => r.slice(1));
+    await first.close();
+    // The reopened store refills its memory from the newest rows, back to the window.
+    const again = openSqliteStore(path, { clientIds: window });
+    defer(() => again.close());
+    const [retryKept, retryOld] = await again.append([draft("kept", { clientId: "kept", timestamp: 5500 }), draft("old", { clientId: "old", timestamp: 5500 })]);
+    expect(retryKept).toEqual({ message: kept!.message, fresh: false });
+    expect(retryOld!.fresh).toBe(true); // 4.5 s older than the newest message: out of the window
+    // once time moves on, "kept" falls out of the window too
+    await again.append([draft("later", { timestamp: 7000 })]);
+    const [late] = await again.append([draft("kept", { clientId: "kept", timestamp: 7000 })]);
+    expect(late!.fresh).toBe(true);
+  });
+
+  test("at most `max` are remembered: the oldest go first", async () => {
+    const store = openSqliteStore(join(tempDir(), "chat.db"), { clientIds: { windowMs: 60_000, max: 2 } });
+    defer(() => store.close());
+    await store.append([draft("a", { clientId: "a" }), draft("b", { clientId: "b" }), draft("c", { clientId: "c" })]);
+    const [a, c] = await store.append([draft("a", { clientId: "a" }), draft("c", { clientId: "c" })]);
+    expect(a!.fresh).toBe(true);
+    expect(c!.fresh).toBe(false);
+  });
+
+  test("a retry whose message retention deleted is stored anew", async () => {
+    const store = open();
+    await store.append([draft("gone", { clientId: "k", timestamp: 100 }), draft("stays", { timestamp: 100 })]);
+    expect(await store.prune(101)).toBe(2);
+    const [retry] = await store.append([draft("gone", { clientId: "k", timestamp: 200 })]);
+    expect(retry!.fresh).toBe(true);
+    expect(await store.page("r", { limit: 10 })).toEqual([retry!.message]);
   });
 });
 

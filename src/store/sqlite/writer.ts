@@ -94,7 +94,7 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
       const d = drafts[i]!;
       const clientId = d.clientId;
       if (clientId !== undefined) {
-        const earlier = newClientIds.get(clientId)?.find((m) => m.room === d.room && m.name === d.name) ?? stored(clientIds.get(d.room, d.name, clientId));
+        const earlier = newClientIds.get(clientId)?.find((m) => m.room === d.room && m.name === d.name) ?? stored(clientIds.get(d.room, d.name, clientId, d.timestamp));
         if (earlier) {
           results[i] = earlier;
           continue;

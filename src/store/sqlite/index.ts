@@ -83,7 +83,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     },
 
     async page(room, { before, after, limit }: PageQuery): Promise<Message[]> {
-      writer.warmUp(); // a join reads first: the writer boots meanwhile, ready for its first message
       const where = and(
         eq(messages.room, room),
         before === undefined ? undefined : lt(messages.id, before),
@@ -115,7 +114,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
 
 type Request = WriterRequest extends infer R ? (R extends { seq: number } ? Omit<R, "seq"> : never) : never;
 
-/** The writer worker as promises: started on first use, restarted if it ever dies. */
+/**
+ * The writer worker as promises: started by the first write (a server that only serves idle
+ * sockets never pays its ~5 MiB; the first message waits ~10 ms for it), restarted if it dies.
+ */
 class WriterThread {
   private worker?: Worker;
   private seq = 0;
@@ -126,10 +128,6 @@ class WriterThread {
     private readonly clientIds: RecentClientIdsOptions,
     private readonly sql: WriterSql,
   ) {}
-
-  warmUp() {
-    if (!this.worker) void this.request({ op: "exec", sql: "SELECT 1" }).catch(() => {});
-  }
 
   request(request: Request): Promise<unknown> {
     const worker = (this.worker ??= this.start());

@@ -37,24 +37,27 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   const db = drizzle({ client });
   migrate(db);
 
+  // Built when the writer starts (the first write), not at start-up: the builders cost ~4 ms.
   // Drizzle writes the one-row INSERT; the n-row ones repeat its VALUES tuple (building 32
-  // multi-row statements through Drizzle took ~10 ms of start-up).
-  const insertOne = db.insert(messages).values({ id: 0, room: "", name: "", message: "", timestamp: 0, clientId: null }).toSQL().sql;
-  const [intoColumns, tuple] = insertOne.split(" values ") as [string, string];
-  const writerSql: WriterSql = {
-    inserts: Array.from({ length: ROWS_PER_INSERT + 1 }, (_, rows) => (rows === 0 ? "" : `${intoColumns} values ${Array(rows).fill(tuple).join(", ")}`)),
-    lastId: "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
-    byId: db.select(columns).from(messages).where(eq(messages.id, sql.placeholder("id"))).toSQL().sql,
-    newestFirst: db
-      .select({ id: messages.id, room: messages.room, name: messages.name, client_id: messages.clientId, timestamp: messages.timestamp })
-      .from(messages)
-      .orderBy(desc(messages.id))
-      .toSQL().sql,
-    pruneChunk: db
-      .delete(messages)
-      .where(inArray(messages.id, db.select({ id: messages.id }).from(messages).where(lt(messages.timestamp, sql.placeholder("olderThan"))).orderBy(asc(messages.id)).limit(PRUNE_CHUNK)))
-      .toSQL().sql,
-    pruneChunkSize: PRUNE_CHUNK,
+  // multi-row statements through Drizzle took another ~10 ms).
+  const writerSql = (): WriterSql => {
+    const insertOne = db.insert(messages).values({ id: 0, room: "", name: "", message: "", timestamp: 0, clientId: null }).toSQL().sql;
+    const [intoColumns, tuple] = insertOne.split(" values ") as [string, string];
+    return {
+      inserts: Array.from({ length: ROWS_PER_INSERT + 1 }, (_, rows) => (rows === 0 ? "" : `${intoColumns} values ${Array(rows).fill(tuple).join(", ")}`)),
+      lastId: "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+      byId: db.select(columns).from(messages).where(eq(messages.id, sql.placeholder("id"))).toSQL().sql,
+      newestFirst: db
+        .select({ id: messages.id, room: messages.room, name: messages.name, client_id: messages.clientId, timestamp: messages.timestamp })
+        .from(messages)
+        .orderBy(desc(messages.id))
+        .toSQL().sql,
+      pruneChunk: db
+        .delete(messages)
+        .where(inArray(messages.id, db.select({ id: messages.id }).from(messages).where(lt(messages.timestamp, sql.placeholder("olderThan"))).orderBy(asc(messages.id)).limit(PRUNE_CHUNK)))
+        .toSQL().sql,
+      pruneChunkSize: PRUNE_CHUNK,
+    };
   };
   const writer = new WriterThread(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, writerSql);
   let closed = false;
@@ -126,7 +129,7 @@ class WriterThread {
   constructor(
     private readonly path: string,
     private readonly clientIds: RecentClientIdsOptions,
-    private readonly sql: WriterSql,
+    private readonly sql: () => WriterSql,
   ) {}
 
   request(request: Request): Promise<unknown> {
@@ -160,7 +163,7 @@ class WriterThread {
     // Posted first, so it is handled first: requests queue behind it.
     const seq = ++this.seq;
     this.pending.set(seq, { resolve: () => {}, reject: () => {} });
-    worker.postMessage({ op: "open", seq, path: this.path, clientIds: this.clientIds, sql: this.sql } satisfies WriterRequest);
+    worker.postMessage({ op: "open", seq, path: this.path, clientIds: this.clientIds, sql: this.sql() } satisfies WriterRequest);
     return worker;
   }
 

@@ -3,7 +3,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Appended, Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
@@ -59,6 +59,15 @@ describe("persistence", () => {
     const bob = await Client.joined(second.wsUrl("lobby"), "bob");
     expect(bob.history).toEqual([{ id: m.id, room: "lobby", name: "ada", message: "before the restart", timestamp: m.timestamp }]);
     expect((await say(bob, "after")).id).toBeGreaterThan(m.id);
+  });
+
+  test("the WAL stays bounded under continuous writes (the writer checkpoints it)", async () => {
+    const store = open();
+    const big = "\u20ac".repeat(2000); // ~6 KB a row
+    for (let batch = 0; batch < 20; batch++) await store.append(Array.from({ length: 200 }, (_, i) => draft(big, { clientId: `${batch}-${i}` })));
+    // ~24 MB written; without checkpoints the WAL would hold all of it
+    expect(statSync(`${store.file}-wal`).size).toBeLessThan(12 << 20);
+    expect(await store.page("r", { limit: 1 })).toHaveLength(1);
   });
 
   test("the database is in WAL mode", () => {

@@ -35,7 +35,6 @@ export interface WriterSql {
 }
 
 const ROW_PARAMS = 6;
-const CHECKPOINT_BYTES = 4 << 20;
 
 declare const self: Worker;
 
@@ -49,8 +48,6 @@ self.onmessage = async ({ data: request }: MessageEvent<WriterRequest>) => {
     reply = { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
   }
   postMessage(reply);
-  // After the reply: the main thread delivers the batch while this waits on the disk.
-  writer?.checkpointIfDue();
 };
 
 async function handle(request: WriterRequest): Promise<unknown> {
@@ -76,10 +73,7 @@ async function handle(request: WriterRequest): Promise<unknown> {
 
 function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql) {
   const client = new Database(path, { strict: true });
-  // Checkpoints are ours to run (checkpointIfDue): SQLite's own would run inside a commit, and
-  // their fsyncs would delay that batch's acks.
-  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
-  let walBytes = 0; // roughly what was appended to the WAL since the last checkpoint
+  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
   const inserts: Statement[] = [];
   const insertOf = (rows: number) => (inserts[rows] ??= client.prepare(sql.inserts[rows]!));
   const rowsPerInsert = sql.inserts.length - 1;
@@ -129,16 +123,9 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
     client,
     append(drafts: Draft[]): AppendReply {
       const { results, newClientIds } = commit.immediate(drafts);
-      for (const d of drafts) walBytes += 3 * d.message.length + 128;
       // Only now, after the commit: a rolled-back clientId must not be remembered.
       for (const [clientId, messages] of newClientIds) for (const m of messages) clientIds.add(m.room, m.name, clientId, m.id, m.timestamp);
       return results;
-    },
-    /** What SQLite's default does (about every 4 MiB of WAL), but outside of any commit. */
-    checkpointIfDue() {
-      if (walBytes < CHECKPOINT_BYTES) return;
-      walBytes = 0;
-      client.exec("PRAGMA wal_checkpoint(PASSIVE)");
     },
     async prune(olderThan: number): Promise<number> {
       let total = 0;

@@ -70,9 +70,14 @@ describe("persistence", () => {
     expect(await store.page("r", { limit: 1 })).toHaveLength(1);
   });
 
-  test("the database is in WAL mode", () => {
-    const store = open();
-    expect(peek(store.file).query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+  test("the database is in WAL mode, synchronous=NORMAL, a new file as well as an existing one", async () => {
+    const path = join(tempDir(), "chat.db");
+    for (const round of ["new file", "existing file"]) {
+      const store = openSqliteStore(path);
+      expect(peek(path).query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+      expect([round, store.database.query("PRAGMA synchronous").get()]).toEqual([round, { synchronous: 1 }]);
+      await store.close();
+    }
   });
 });
 

@@ -3,6 +3,7 @@
 // messages of one event-loop turn into it) and resolves only after the commit. Reads and
 // migrations run here, on a connection of their own: WAL lets them run beside the writer.
 import { Database } from "bun:sqlite";
+import { existsSync } from "node:fs";
 import { and, asc, desc, eq, gt, inArray, lt, max, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
@@ -30,9 +31,13 @@ export interface SqliteStoreOptions {
 }
 
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) {
+  const created = path === ":memory:" || !existsSync(path);
   const client = new Database(path, { create: true, strict: true });
   // WAL + synchronous=NORMAL: a committed transaction survives kill -9 of the process (not a
   // power cut), which is what "acknowledged" promises; busy_timeout for the two connections.
+  // A new, empty file is switched to WAL without its fsync (~3 ms of start-up): there is
+  // nothing in it to lose.
+  if (created) client.exec("PRAGMA synchronous = OFF;");
   client.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
   const db = drizzle({ client });
   migrate(db);

@@ -148,8 +148,7 @@ class WriterThread {
 
   private start(): Worker {
     const worker = new Worker(WRITER.href);
-    // Not unref()ed: Bun 1.4.5 does not wake an idle event loop for an unref()ed worker's
-    // messages (replies waited for the next socket event). close() ends it.
+    // Kept ref()ed, so that a pending reply keeps the process alive; close() ends it.
     worker.onmessage = ({ data }: MessageEvent<WriterReply>) => {
       const pending = this.pending.get(data.seq);
       if (!pending) return;

@@ -1,7 +1,8 @@
 // The store's writer, on a worker thread of its own: it owns the connection that inserts, the
 // memory of recent clientIds, retention and the WAL checkpoints (and their fsyncs). The event
-// loop only hands it batches and gets ids back, so storing a message costs it ~1 us instead of
-// ~7. It imports no Drizzle: the SQL comes from the main thread (index.ts), written by Drizzle.
+// loop only posts it batches and gets ids back (~1 us a message, against ~7 for storing them
+// itself), and never waits on the disk. It imports no Drizzle: the SQL comes from the main
+// thread (index.ts), written by Drizzle.
 import { Database, type Statement } from "bun:sqlite";
 import type { Message } from "../../protocol/frames";
 import type { Draft } from "../../rooms/ports";
@@ -39,6 +40,7 @@ const ROW_PARAMS = 6;
 declare const self: Worker;
 
 let writer: ReturnType<typeof openWriter> | undefined;
+let openFailed: unknown; // why "open" failed: every later request is refused with it
 
 self.onmessage = async ({ data: request }: MessageEvent<WriterRequest>) => {
   let reply: WriterReply;
@@ -52,10 +54,15 @@ self.onmessage = async ({ data: request }: MessageEvent<WriterRequest>) => {
 
 async function handle(request: WriterRequest): Promise<unknown> {
   if (request.op === "open") {
-    writer = openWriter(request.path, request.clientIds, request.sql);
+    try {
+      writer = openWriter(request.path, request.clientIds, request.sql);
+    } catch (error) {
+      openFailed = error;
+      throw error;
+    }
     return null;
   }
-  if (!writer) throw new Error("writer not open");
+  if (!writer) throw openFailed ?? new Error("writer not open");
   switch (request.op) {
     case "append":
       return writer.append(JSON.parse(request.drafts) as Draft[]);
@@ -65,7 +72,7 @@ async function handle(request: WriterRequest): Promise<unknown> {
       writer.client.exec(request.sql);
       return null;
     case "close":
-      writer.client.close(); // the last connection to close checkpoints what is left and removes the WAL
+      writer.client.close(); // then the main thread closes its own: the last one checkpoints and removes the WAL
       writer = undefined;
       return null;
   }

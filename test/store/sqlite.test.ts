@@ -191,6 +191,22 @@ describe("batches (one transaction each)", () => {
     expect(admin.query("SELECT message FROM messages ORDER BY id").all()).toEqual([{ message: "before" }, { message: "c" }]);
   });
 
+  test("a read never shows a row whose append has not resolved: its batch is not delivered yet", async () => {
+    const store = open();
+    await store.append([draft("first")]);
+    const outside = peek(store.file);
+    const pending = store.append([draft("second")]);
+    // Wait for the writer's commit without yielding, so that its reply cannot be handled meanwhile.
+    const deadline = Date.now() + 5000;
+    while ((outside.query("SELECT count(*) AS n FROM messages").get() as { n: number }).n < 2) {
+      if (Date.now() > deadline) throw new Error("the writer never committed");
+    }
+    // A joiner reading now would get "second" in its history and again when it is delivered.
+    expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["first"]);
+    await pending;
+    expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["first", "second"]);
+  });
+
   test("appends may overlap: they commit in call order, and a failing one takes none of the others with it", async () => {
     const store = open();
     await store.append([draft("warm-up")]);

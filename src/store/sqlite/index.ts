@@ -4,7 +4,7 @@
 // migrations run here, on a connection of their own: WAL lets them run beside the writer.
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
-import { and, asc, desc, eq, gt, inArray, lt, max, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, lte, max, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
 import type { Appended, Draft, MessageStore, PageQuery } from "../../rooms/ports";
@@ -66,6 +66,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   };
   const writer = new WriterThread(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, writerSql);
   let closed = false;
+  // Reads stop at the highest id the writer has handed back. A row it committed whose reply is
+  // still on its way has not been delivered yet: a join that read it would get it twice, in its
+  // history and then live. Ids are given in order, so one number is the whole boundary.
+  let visibleUpTo = (client.query("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").get() as { seq: number } | null)?.seq ?? 0;
 
   const api: MessageStore & { readonly path: string; readonly database: Database; execOnWriter(sql: string): Promise<void> } = {
     path,
@@ -85,6 +89,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       for (let i = 0; i < drafts.length; i++) {
         const r = reply[i]!;
         const d = drafts[i]!;
+        if (typeof r === "number" && r > visibleUpTo) visibleUpTo = r;
         results[i] = typeof r === "number" ? { message: { id: r, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp }, fresh: true } : { message: r, fresh: false };
       }
       return results;
@@ -93,6 +98,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     async page(room, { before, after, limit }: PageQuery): Promise<Message[]> {
       const where = and(
         eq(messages.room, room),
+        lte(messages.id, visibleUpTo),
         before === undefined ? undefined : lt(messages.id, before),
         after === undefined ? undefined : gt(messages.id, after),
       );

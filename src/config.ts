@@ -13,7 +13,13 @@ const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal("").tran
 const OPTIONS = {
   port: { env: "PORT", default: "3000", schema: int(0, 65535), help: "TCP port (0: any free port)" },
   host: { env: "HOST", default: "0.0.0.0", schema: z.string().min(1), help: "address to listen on" },
-  db: { env: "CHAT_DB", default: "./chat.db", schema: z.string().min(1), help: "SQLite database file (created if missing)" },
+  db: {
+    env: "CHAT_DB",
+    default: "./chat.db",
+    // Two connections (reads here, writes on the writer thread) must see one database: a file.
+    schema: z.string().min(1).refine((path) => path !== ":memory:", "a file path (an in-memory database cannot be shared by the writer thread)"),
+    help: "SQLite database file (created if missing)",
+  },
   history: { env: "CHAT_HISTORY", default: "100", schema: int(0, 10_000), help: "messages sent on join" },
   retentionDays: {
     env: "CHAT_RETENTION_DAYS",

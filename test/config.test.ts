@@ -101,6 +101,7 @@ describe("parseConfig", () => {
     expect(fails([], { CHAT_RATE_BURST: "0" })).toContain("CHAT_RATE_BURST");
     expect(fails([], { CHAT_TRUST_PROXY: "maybe" })).toContain("CHAT_TRUST_PROXY");
     expect(fails([], { CHAT_LOG_LEVEL: "loud" })).toContain("CHAT_LOG_LEVEL");
+    expect(fails(["--db", ":memory:"])).toContain("in-memory database");
   });
 
   test("an invalid flag fails even when the environment holds a valid value", () => {

@@ -31,7 +31,9 @@ export interface SqliteStoreOptions {
 }
 
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) {
-  const created = path === ":memory:" || !existsSync(path);
+  // Reads and writes use two connections (the writer is a thread): they must share a file.
+  if (path === ":memory:") throw new Error("the SQLite store needs a file: an in-memory database cannot be shared by the writer thread");
+  const created = !existsSync(path);
   const client = new Database(path, { create: true, strict: true });
   // WAL + synchronous=NORMAL: a committed transaction survives kill -9 of the process (not a
   // power cut), which is what "acknowledged" promises; busy_timeout for the two connections.

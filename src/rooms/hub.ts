@@ -152,10 +152,7 @@ export class Hub {
     const batch = this.queue;
     if (!batch.length) return;
     this.queue = [];
-    const stored = this.options.store.append(batch.map((b) => b.draft)).then(
-      (results) => results,
-      () => undefined,
-    );
+    const stored = this.options.store.append(batch.map((b) => b.draft)).catch(() => undefined);
     const delivered = this.delivered.then(async () => {
       const results = await stored;
       if (!results) {

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { and, asc, desc, eq, gt, inArray, lt, lte, max, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
-import type { Appended, Draft, MessageStore, PageQuery } from "../../rooms/ports";
+import type { Appended, MessageStore, PageQuery } from "../../rooms/ports";
 import type { RecentClientIdsOptions } from "../recent-client-ids";
 import { embeddedMigrations } from "./migrations" with { type: "macro" };
 import { messages } from "./schema";
@@ -17,6 +17,8 @@ const MIGRATIONS = embeddedMigrations();
 const PRUNE_CHUNK = 1000;
 /** Rows per INSERT statement: one statement per 32 rows costs ~20% less per row than one each. */
 const ROWS_PER_INSERT = 32;
+/** The last id AUTOINCREMENT gave (null on an empty database). */
+const LAST_ID = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";
 const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp };
 // From source, the worker is beside this file. In the compiled binary every module's
 // import.meta.url is the binary itself, and the worker (an extra entry point of the build, see
@@ -52,7 +54,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     const [intoColumns, tuple] = insertOne.split(" values ") as [string, string];
     return {
       inserts: Array.from({ length: ROWS_PER_INSERT + 1 }, (_, rows) => (rows === 0 ? "" : `${intoColumns} values ${Array(rows).fill(tuple).join(", ")}`)),
-      lastId: "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+      lastId: LAST_ID,
       byId: db.select(columns).from(messages).where(eq(messages.id, sql.placeholder("id"))).toSQL().sql,
       newestFirst: db
         .select({ id: messages.id, room: messages.room, name: messages.name, client_id: messages.clientId, timestamp: messages.timestamp })
@@ -71,7 +73,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   // Reads stop at the highest id the writer has handed back. A row it committed whose reply is
   // still on its way has not been delivered yet: a join that read it would get it twice, in its
   // history and then live. Ids are given in order, so one number is the whole boundary.
-  let visibleUpTo = (client.query("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").get() as { seq: number } | null)?.seq ?? 0;
+  let visibleUpTo = (client.query(LAST_ID).get() as { seq: number } | null)?.seq ?? 0;
 
   const api: MessageStore & { readonly path: string; readonly database: Database; execOnWriter(sql: string): Promise<void> } = {
     path,
@@ -128,7 +130,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   return api;
 }
 
-type Request = WriterRequest extends infer R ? (R extends { seq: number } ? Omit<R, "seq"> : never) : never;
+/** Each kind of WriterRequest without its `seq` (WriterThread numbers them). */
+type WithoutSeq<R> = R extends unknown ? Omit<R, "seq"> : never;
+type Request = WithoutSeq<WriterRequest>;
 
 /**
  * The writer worker as promises: started by the first write (a server that only serves idle
@@ -172,10 +176,9 @@ class WriterThread {
       for (const { reject } of this.pending.values()) reject(error);
       this.pending.clear();
     };
-    // Posted first, so it is handled first: requests queue behind it.
-    const seq = ++this.seq;
-    this.pending.set(seq, { resolve: () => {}, reject: () => {} });
-    worker.postMessage({ op: "open", seq, path: this.path, clientIds: this.clientIds, sql: this.sql() } satisfies WriterRequest);
+    // Posted first, so it is handled first: requests queue behind it. Nothing waits for its
+    // reply; if it fails, the writer refuses every later request with the reason.
+    worker.postMessage({ op: "open", seq: ++this.seq, path: this.path, clientIds: this.clientIds, sql: this.sql() } satisfies WriterRequest);
     return worker;
   }
 

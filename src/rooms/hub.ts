@@ -155,6 +155,9 @@ export class Hub {
     const stored = this.options.store.append(batch.map((b) => b.draft)).catch(() => undefined);
     const delivered = this.delivered.then(async () => {
       const results = await stored;
+      // What arrived meanwhile goes to the store now, to commit while this batch is delivered:
+      // Bun may run this before the flush that arrival scheduled, and the writer would sit idle.
+      if (this.queue.length) this.flush();
       if (!results) {
         // The transaction rolled back: nothing of the batch was stored, so nothing is sent.
         for (const { peer, draft } of batch) this.refuse(peer, "unavailable", "the message could not be stored; nothing was sent, try again", draft.clientId);

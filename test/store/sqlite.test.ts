@@ -227,15 +227,19 @@ describe("batches (one transaction each)", () => {
 
   test("clientId: stored once per room and name, within a batch and across batches; no clientId never conflicts", async () => {
     const store = open();
-    const [a, b, c, d] = await store.append([
+    const [a, b, c, d, b2, c2] = await store.append([
       draft("first", { clientId: "k" }),
       draft("dup", { clientId: "k" }),
       draft("other name", { clientId: "k", name: "bob" }),
       draft("other room", { clientId: "k", room: "s" }),
+      draft("dup after the others", { clientId: "k" }),
+      draft("other name again", { clientId: "k", name: "bob" }),
     ]);
     expect(a!.fresh).toBe(true);
     expect(b).toEqual({ message: a!.message, fresh: false });
     expect(c!.fresh && d!.fresh).toBe(true);
+    expect(b2).toEqual({ message: a!.message, fresh: false });
+    expect(c2).toEqual({ message: c!.message, fresh: false });
     const [e] = await store.append([draft("later dup", { clientId: "k" })]);
     expect(e).toEqual({ message: a!.message, fresh: false });
     const plain = await store.append([draft("same"), draft("same")]);

@@ -11,7 +11,7 @@ import type { Appended, MessageStore, PageQuery } from "../../rooms/ports";
 import type { RecentClientIdsOptions } from "../recent-client-ids";
 import { embeddedMigrations } from "./migrations" with { type: "macro" };
 import { messages } from "./schema";
-import type { AppendReply, WriterReply, WriterRequest, WriterSql } from "./writer";
+import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterReply, type WriterRequest, type WriterSql } from "./wire";
 
 const MIGRATIONS = embeddedMigrations();
 const PRUNE_CHUNK = 1000;
@@ -87,7 +87,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     async append(drafts) {
       if (closed) throw new Error("store closed");
       const started = performance.now();
-      const reply = (await writer.request({ op: "append", drafts: JSON.stringify(drafts) })) as AppendReply;
+      const fields: DraftFields = new Array(drafts.length * DRAFT_FIELDS);
+      for (let i = 0, at = 0; i < drafts.length; i++, at += DRAFT_FIELDS) {
+        const d = drafts[i]!;
+        fields[at] = d.room;
+        fields[at + 1] = d.name;
+        fields[at + 2] = d.message;
+        fields[at + 3] = d.timestamp;
+        fields[at + 4] = d.clientId ?? null;
+      }
+      const reply = (await writer.request({ op: "append", drafts: JSON.stringify(fields) })) as AppendReply;
       options.onCommit?.(drafts.length, performance.now() - started);
       const results: Appended[] = new Array(drafts.length);
       for (let i = 0; i < drafts.length; i++) {

@@ -5,35 +5,8 @@
 // thread (index.ts), written by Drizzle.
 import { Database, type Statement } from "bun:sqlite";
 import type { Message } from "../../protocol/frames";
-import type { Draft } from "../../rooms/ports";
 import { RecentClientIds, type RecentClientIdsOptions } from "../recent-client-ids";
-
-/** What the main thread asks; every request gets one WriterReply with the same `seq`. */
-export type WriterRequest =
-  | { op: "open"; seq: number; path: string; clientIds: RecentClientIdsOptions; sql: WriterSql }
-  | { op: "append"; seq: number; drafts: string } // Draft[] as JSON: cheaper to post than a structured clone
-  | { op: "prune"; seq: number; olderThan: number }
-  | { op: "exec"; seq: number; sql: string }
-  | { op: "close"; seq: number };
-
-export type WriterReply = { seq: number; error: string } | { seq: number; value: unknown };
-
-/** Per draft: the id of its new row, or (a repeated clientId) the message stored before. */
-export type AppendReply = (number | Message)[];
-
-export interface WriterSql {
-  /** INSERT of 1..rowsPerInsert rows (id, room, name, message, timestamp, client_id): index = rows. */
-  inserts: string[];
-  /** The last id AUTOINCREMENT gave, if any: ids are given here from it, so one statement can insert many rows. */
-  lastId: string;
-  /** A message by id (?). */
-  byId: string;
-  /** Newest first: id, room, name, client_id, timestamp (to refill the clientId memory). */
-  newestFirst: string;
-  /** Deletes the oldest messages older than ?, at most ? of them. */
-  pruneChunk: string;
-  pruneChunkSize: number;
-}
+import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterReply, type WriterRequest, type WriterSql } from "./wire";
 
 const ROW_PARAMS = 6;
 
@@ -65,7 +38,7 @@ async function handle(request: WriterRequest): Promise<unknown> {
   if (!writer) throw openFailed ?? new Error("writer not open");
   switch (request.op) {
     case "append":
-      return writer.append(JSON.parse(request.drafts) as Draft[]);
+      return writer.append(JSON.parse(request.drafts) as DraftFields);
     case "prune":
       return writer.prune(request.olderThan);
     case "exec":
@@ -92,46 +65,49 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
   remember(client, sql.newestFirst, clientIds, window);
 
   /** One transaction: new rows get ids and are inserted; repeated clientIds get their stored message. */
-  const commit = client.transaction((drafts: Draft[]) => {
+  const commit = client.transaction((drafts: DraftFields) => {
+    const count = drafts.length / DRAFT_FIELDS;
     let next = (lastId.get()?.seq ?? 0) + 1;
-    const results: AppendReply = new Array(drafts.length);
+    const results: AppendReply = new Array(count);
     const params: (string | number | null)[] = []; // ROW_PARAMS per new row, in column order
-    const newClientIds = new Map<string, Message[]>(); // remembered only after the commit
-    for (let i = 0; i < drafts.length; i++) {
-      const d = drafts[i]!;
-      const clientId = d.clientId;
-      if (clientId !== undefined) {
-        const earlier = newClientIds.get(clientId)?.find((m) => m.room === d.room && m.name === d.name) ?? stored(clientIds.get(d.room, d.name, clientId, d.timestamp));
+    // clientId -> the last new draft of this batch with it: a retry can follow in the same batch.
+    let batchClientIds: Map<string, number> | undefined;
+    for (let i = 0, at = 0; i < count; i++, at += DRAFT_FIELDS) {
+      const room = drafts[at] as string;
+      const name = drafts[at + 1] as string;
+      const clientId = drafts[at + 4] as string | null;
+      const timestamp = drafts[at + 3] as number;
+      if (clientId !== null) {
+        const earlier = inBatch(drafts, results, batchClientIds?.get(clientId), room, name, clientId) ?? stored(clientIds.get(room, name, clientId, timestamp));
         if (earlier) {
           results[i] = earlier;
           continue;
         }
+        (batchClientIds ??= new Map()).set(clientId, i);
       }
       const id = next++;
-      params.push(id, d.room, d.name, d.message, d.timestamp, clientId ?? null);
+      params.push(id, room, name, drafts[at + 2] as string, timestamp, clientId);
       results[i] = id;
-      if (clientId !== undefined) {
-        const message = { id, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp };
-        const same = newClientIds.get(clientId);
-        if (same) same.push(message);
-        else newClientIds.set(clientId, [message]);
-      }
     }
     for (let at = 0; at < params.length; at += rowsPerInsert * ROW_PARAMS) {
       const chunk = params.slice(at, at + rowsPerInsert * ROW_PARAMS);
       insertOf(chunk.length / ROW_PARAMS).run(chunk as never);
     }
-    return { results, newClientIds };
+    return results;
   });
   /** A remembered id's message, unless retention deleted it meanwhile (then the retry is new). */
   const stored = (id: number | undefined) => (id === undefined ? undefined : (byId.get(id) ?? undefined));
 
   return {
     client,
-    append(drafts: Draft[]): AppendReply {
-      const { results, newClientIds } = commit.immediate(drafts);
+    append(drafts: DraftFields): AppendReply {
+      const results = commit.immediate(drafts);
       // Only now, after the commit: a rolled-back clientId must not be remembered.
-      for (const [clientId, messages] of newClientIds) for (const m of messages) clientIds.add(m.room, m.name, clientId, m.id, m.timestamp);
+      for (let i = 0, at = 0; i < results.length; i++, at += DRAFT_FIELDS) {
+        const id = results[i];
+        const clientId = drafts[at + 4] as string | null;
+        if (typeof id === "number" && clientId !== null) clientIds.add(drafts[at] as string, drafts[at + 1] as string, clientId, id, drafts[at + 3] as number);
+      }
       return results;
     },
     async prune(olderThan: number): Promise<number> {
@@ -144,6 +120,22 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
       }
     },
   };
+}
+
+/**
+ * The message a draft repeats within its own batch (same room, name and clientId as a new draft
+ * before it), if any. `last` is the index of the last new draft with that clientId: nearly
+ * always the match; the rare clientId reused by another room or name is searched for.
+ */
+function inBatch(drafts: DraftFields, results: AppendReply, last: number | undefined, room: string, name: string, clientId: string): Message | undefined {
+  if (last === undefined) return undefined;
+  for (let j = last; j >= 0; j--) {
+    const at = j * DRAFT_FIELDS;
+    const id = results[j];
+    if (typeof id !== "number" || drafts[at + 4] !== clientId || drafts[at] !== room || drafts[at + 1] !== name) continue;
+    return { id, room, name, message: drafts[at + 2] as string, timestamp: drafts[at + 3] as number };
+  }
+  return undefined;
 }
 
 /** Refills the clientId memory from the newest rows, back to the window (a restart loses nothing of it). */

@@ -154,6 +154,16 @@ describe("GET /health and GET /", () => {
     expect(await res.json()).toMatchObject({ ok: true });
   });
 
+  test("/health counts the open sockets and the live rooms as they are now", async () => {
+    const server = await startServer();
+    const health = async () => (await fetch(`${server.base}/health`)).json();
+    expect(await health()).toEqual({ ok: true, connections: 0, rooms: 0 });
+    await Client.joined(server.wsUrl("one"), "ada");
+    await Client.joined(server.wsUrl("one"), "bob");
+    await Client.joined(server.wsUrl("two"), "cy");
+    expect(await health()).toEqual({ ok: true, connections: 3, rooms: 2 });
+  });
+
   test("/ serves the web page", async () => {
     const server = await startServer();
     const res = await fetch(`${server.base}/`);

@@ -34,10 +34,13 @@ export class Connections {
   }
 
   private take(client: string): boolean {
-    const open = this.perClient.get(client) ?? 0;
-    if (this.limits.maxPerClient > 0 && open >= this.limits.maxPerClient) return false;
-    this.perClient.set(client, open + 1);
+    if (this.limits.maxPerClient > 0 && this.openFrom(client) >= this.limits.maxPerClient) return false;
+    this.count(client);
     return true;
+  }
+
+  private count(client: string) {
+    this.perClient.set(client, this.openFrom(client) + 1);
   }
 
   private release(client: string) {
@@ -48,7 +51,7 @@ export class Connections {
 
   opened(ws: Socket) {
     // An open after its reservation expired (very late) counts again, so `closed` stays even.
-    if (!this.pending.delete(ws.data.session)) this.perClient.set(ws.data.session.client, (this.perClient.get(ws.data.session.client) ?? 0) + 1);
+    if (!this.pending.delete(ws.data.session)) this.count(ws.data.session.client);
     this.sockets.add(ws);
   }
 

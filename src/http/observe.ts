@@ -52,7 +52,6 @@ export function observe({ metrics, log, connections }: { metrics: Metrics; log: 
   return {
     hub,
     sockets,
-    subscribers,
     fanout: (fanout: Fanout) => countedFanout(fanout, tally, subscribers),
     /** An upgrade refused before it happened (a bad room name is not worth a log line). */
     refused(reason: RefuseReason, fields?: Record<string, unknown>) {

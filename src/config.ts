@@ -1,30 +1,30 @@
 // Every setting, parsed once: a flag (--port 8080 or --port=8080) wins over its environment
 // variable, which wins over the default. `--help` prints this table.
-import { z } from "zod";
+import { z } from "./protocol/zod";
 
 // Not z.coerce alone: it reads "" (and "  ") as 0.
-const numeric = z.string().trim().min(1, "a number is needed");
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => numeric.pipe(z.coerce.number<string>().int().min(min).max(max));
-const number = (min: number) => numeric.pipe(z.coerce.number<string>().min(min));
-const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes");
-const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
-const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal("").transform(() => undefined), schema]);
+const numeric = z.string().check(z.trim(), z.minLength(1, "a number is needed"));
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.pipe(numeric, z.coerce.number<string>().check(z.int(), z.minimum(min), z.maximum(max)));
+const number = (min: number) => z.pipe(numeric, z.coerce.number<string>().check(z.minimum(min)));
+const bool = z.pipe(z.enum(["true", "false", "1", "0", "yes", "no"]), z.transform((v) => v === "true" || v === "1" || v === "yes"));
+const list = z.pipe(z.string(), z.transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean)));
+const optional = <T extends z.ZodMiniType>(schema: T) => z.union([z.pipe(z.literal(""), z.transform(() => undefined)), schema]);
 
 const OPTIONS = {
   port: { env: "PORT", default: "3000", schema: int(0, 65535), help: "TCP port (0: any free port)" },
-  host: { env: "HOST", default: "0.0.0.0", schema: z.string().min(1), help: "address to listen on" },
+  host: { env: "HOST", default: "0.0.0.0", schema: z.string().check(z.minLength(1)), help: "address to listen on" },
   db: {
     env: "CHAT_DB",
     default: "./chat.db",
     // Two connections (reads here, writes on the writer thread) must see one database: a file.
-    schema: z.string().min(1).refine((path) => path !== ":memory:", "a file path (an in-memory database cannot be shared by the writer thread)"),
+    schema: z.string().check(z.minLength(1), z.refine((path) => path !== ":memory:", "a file path (an in-memory database cannot be shared by the writer thread)")),
     help: "SQLite database file (created if missing)",
   },
   history: { env: "CHAT_HISTORY", default: "100", schema: int(0, 10_000), help: "messages sent on join" },
   retentionDays: {
     env: "CHAT_RETENTION_DAYS",
     default: "",
-    schema: optional(number(0).refine((d) => d > 0, "must be more than 0")),
+    schema: optional(number(0).check(z.refine((d) => d > 0, "must be more than 0"))),
     help: "delete messages older than this many days (unset: keep everything)",
   },
   rateLimit: { env: "CHAT_RATE_LIMIT", default: "2", schema: number(0), help: "messages per second per client IP (0: off)" },
@@ -90,7 +90,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
   const config: Record<string, unknown> = {};
   for (const [key, option] of Object.entries(OPTIONS)) {
     const raw = flags.get(key) ?? (env[option.env] || undefined) ?? option.default; // VAR= is unset
-    const parsed = (option.schema as z.ZodType).safeParse(raw);
+    const parsed = (option.schema as z.ZodMiniType).safeParse(raw);
     if (parsed.success) config[key] = parsed.data;
     else problems.push(`${flagOf(key)} / ${option.env}: ${JSON.stringify(raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
   }

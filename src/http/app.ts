@@ -2,7 +2,7 @@
 // the Eden client's `App` type all share one definition.
 import { Elysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
-import { z } from "zod";
+import { z } from "../protocol/zod";
 import page from "../../public/index.html";
 import { localFanout } from "../bus/local";
 import { silentLogger, type Logger } from "../log";

@@ -1,7 +1,7 @@
 // The wire contract (../../../shared/PROTOCOL.md) as zod schemas: the one source of truth for
 // frames, shared by the server, the typed client and the web page. Elysia validates ws bodies
 // through Standard Schema and ignores transforms, so every schema here is plain: checks only.
-import { z } from "zod";
+import { z } from "./zod";
 
 export const LIMITS = {
   roomName: 64,
@@ -29,8 +29,8 @@ export function normalizeName(raw: string): string | undefined {
   return name;
 }
 
-const RoomName = z.string().regex(ROOM_NAME);
-const Id = z.number().int().nonnegative();
+const RoomName = z.string().check(z.regex(ROOM_NAME));
+const Id = z.int().check(z.nonnegative());
 const Timestamp = z.number();
 
 export const Message = z.object({
@@ -46,16 +46,16 @@ export type Message = z.infer<typeof Message>;
 
 export const JoinFrame = z.object({
   type: z.literal("join"),
-  name: z.string().refine((n) => normalizeName(n) !== undefined, "1-32 characters, no control characters"),
+  name: z.string().check(z.refine((n) => normalizeName(n) !== undefined, "1-32 characters, no control characters")),
   // null is read as absent for every optional field: `since: lastId ?? null` is a natural thing to send.
-  timestamp: Timestamp.nullish(),
-  since: Id.nullish(),
+  timestamp: z.nullish(Timestamp),
+  since: z.nullish(Id),
 });
 export const SendFrame = z.object({
   type: z.literal("message"),
-  message: z.string().min(1).max(LIMITS.message),
-  timestamp: Timestamp.nullish(),
-  clientId: z.string().min(1).max(LIMITS.clientId).nullish(),
+  message: z.string().check(z.minLength(1), z.maxLength(LIMITS.message)),
+  timestamp: z.nullish(Timestamp),
+  clientId: z.nullish(z.string().check(z.minLength(1), z.maxLength(LIMITS.clientId))),
 });
 export const ClientFrame = z.discriminatedUnion("type", [JoinFrame, SendFrame]);
 export type JoinFrame = z.infer<typeof JoinFrame>;
@@ -88,14 +88,14 @@ export const LeftFrame = z.object({
   timestamp: Timestamp,
   online: z.array(z.string()),
 });
-export const MessageFrame = Message.extend({ type: z.literal("message"), clientId: z.string().optional() });
+export const MessageFrame = z.extend(Message, { type: z.literal("message"), clientId: z.optional(z.string()) });
 export const ErrorFrame = z.object({
   type: z.literal("error"),
   code: z.string(),
   message: z.string(),
-  retryAfter: z.number().optional(),
+  retryAfter: z.optional(z.number()),
   /** The clientId of the refused message frame, so a client can settle its pending send. */
-  clientId: z.string().optional(),
+  clientId: z.optional(z.string()),
 });
 export const ServerFrame = z.discriminatedUnion("type", [HistoryFrame, JoinedFrame, LeftFrame, MessageFrame, ErrorFrame]);
 export type HistoryFrame = z.infer<typeof HistoryFrame>;
@@ -108,12 +108,12 @@ export type ServerFrame = z.infer<typeof ServerFrame>;
 // ---- REST ----
 
 export const MessagesQuery = z.object({
-  before: z.coerce.number().int().positive().optional().describe("only messages with id < before: the latest `limit` of them"),
-  after: z.coerce.number().int().nonnegative().optional().describe("only messages with id > after: the first `limit` of them (pages forward, e.g. after a resume)"),
-  limit: z.coerce.number().int().min(1).optional().describe(`page size: default ${LIMITS.pageDefault}, at most ${LIMITS.pageMax} (larger is capped)`),
+  before: z.optional(z.coerce.number().check(z.int(), z.positive())).check(z.describe("only messages with id < before: the latest `limit` of them")),
+  after: z.optional(z.coerce.number().check(z.int(), z.nonnegative())).check(z.describe("only messages with id > after: the first `limit` of them (pages forward, e.g. after a resume)")),
+  limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1))).check(z.describe(`page size: default ${LIMITS.pageDefault}, at most ${LIMITS.pageMax} (larger is capped)`)),
 });
 export const MessagesPage = z.object({ messages: z.array(Message) });
-export const RoomSummary = z.object({ room: z.string(), online: z.number().int(), lastMessageAt: z.number().nullable() });
+export const RoomSummary = z.object({ room: z.string(), online: z.int(), lastMessageAt: z.nullable(z.number()) });
 export const RoomList = z.object({ rooms: z.array(RoomSummary) });
 export type RoomSummary = z.infer<typeof RoomSummary>;
 

@@ -2,6 +2,7 @@
 import { ConfigError, parseConfig, usage } from "./config";
 import { createApp } from "./http/app";
 import { createMetrics } from "./http/metrics";
+import { serve } from "./http/serve";
 import { createLogger } from "./log";
 import { CLOSE } from "./protocol/frames";
 import { openSqliteStore } from "./store/sqlite";
@@ -46,7 +47,8 @@ const app = createApp({
   retentionMs: config.retentionDays === undefined ? undefined : config.retentionDays * 86_400_000,
   logger: log,
   metrics,
-}).listen({ port: config.port, hostname: config.host });
+});
+serve(app, { port: config.port, hostname: config.host });
 
 log.info("listening", { url: app.server!.url.href, db: config.db });
 

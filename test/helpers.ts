@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type AppOptions } from "../src/http/app";
+import { serve } from "../src/http/serve";
 import type { ServerFrame } from "../src/protocol/frames";
 import { openSqliteStore } from "../src/store/sqlite";
 
@@ -23,7 +24,7 @@ export type TestServer = Awaited<ReturnType<typeof startServer>>;
 export async function startServer(options: Partial<AppOptions> & { db?: string } = {}) {
   const db = options.db ?? join(tempDir(), "chat.db");
   const store = options.store ?? openSqliteStore(db);
-  const app = createApp({ ...options, store }).listen({ port: 0, hostname: "127.0.0.1" });
+  const app = serve(createApp({ ...options, store }), { port: 0, hostname: "127.0.0.1" });
   const base = `http://127.0.0.1:${app.server!.port}`;
   let stopped = false;
   const stop = async () => {

@@ -59,9 +59,9 @@ export function createApp(options: AppOptions) {
     serve: {
       // Not Bun's development mode: it would start a file watcher (HMR for the page) per server.
       development: false,
-      // GET /health straight on Bun's router, past Elysia: Elysia compiles a route's handler on
-      // its first request, which delayed a starting server's first answer (~2 ms here).
-      routes: { "/health": { GET: () => Response.json(health()) } },
+      // Served by Bun's router, before Elysia's: the page (with its bundled assets), and GET
+      // /health, so that a starting server's first answer does not wait for Elysia to compile.
+      routes: { "/": page, "/health": { GET: () => Response.json(health()) } },
     },
     websocket: {
       maxPayloadLength: options.maxFrameBytes ?? 64 * 1024,
@@ -112,7 +112,6 @@ export function createApp(options: AppOptions) {
     .decorate("chat", { hub, connections, prune })
     .use(openapi({ mapJsonSchema: { zod: z.toJSONSchema }, exclude: { paths: ["/", "/rooms/:room/ws"] }, documentation: { info: { title: "chat-server", version: "0.1.0", description: "REST routes of the chat server; the room socket is GET /rooms/:room/ws (see PROTOCOL.md)" } } }))
     .onStop(() => timers.forEach(clearInterval))
-    .get("/", page)
     .get("/metrics", async ({ set }) => {
       set.headers["content-type"] = metrics.contentType;
       return metrics.text();

@@ -48,7 +48,12 @@ const app = createApp({
   logger: log,
   metrics,
 });
-serve(app, { port: config.port, hostname: config.host });
+try {
+  serve(app, { port: config.port, hostname: config.host });
+} catch (error) {
+  log.error("cannot listen", { host: config.host, port: config.port, error: String(error) });
+  process.exit(1);
+}
 
 log.info("listening", { url: app.server!.url.href, db: config.db });
 

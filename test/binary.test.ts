@@ -114,6 +114,16 @@ describe("the compiled binary", () => {
     });
   }
 
+  test("a port already in use: exits 1 and says so; the server on it goes on alone", async () => {
+    const first = await startBinary();
+    const { code, stderr } = await run(["--host", "127.0.0.1", "--port", new URL(first.base).port]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("cannot listen");
+    expect(stderr).toContain("in use");
+    const ada = await Client.joined(first.wsUrl("lobby"), "ada");
+    expect((await say(ada, "still here", "s1")).message).toBe("still here");
+  });
+
   test("SIGTERM: sockets closed with 1001, acknowledged messages in the database, exit 0 within 5 s", async () => {
     const server = await startBinary({ env: { CHAT_RATE_LIMIT: "0" } });
     const ada = await Client.joined(server.wsUrl("lobby"), "ada");

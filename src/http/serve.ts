@@ -17,6 +17,9 @@ export function serve<A extends ChatApp>(app: A, { port, hostname }: { port: num
     hostname,
     // Elysia's default; Bun's own is 10 s.
     idleTimeout: 30,
+    // Bun shares a port with any later server on it unless told not to (with routes or a
+    // websocket given): a second chat-server on the same port must fail, not split the traffic.
+    reusePort: false,
     fetch: (request) => (handle ??= app.fetch)(request),
     // The room socket keeps its handlers on ws.data (see socket.ts).
     websocket: {

@@ -143,4 +143,11 @@ describe("parseConfig", () => {
     expect(text).toContain("default: 100");
     expect(text).toContain("--help");
   });
+
+  test("a default is not parsed at start-up, so each one shown by --help must parse to itself", () => {
+    const shown: Record<string, string> = {};
+    for (const [, env, value] of usage().matchAll(/ <([A-Z_]+)>.*\(default: (.*)\)$/gm)) shown[env!] = value!;
+    expect(Object.keys(shown).length).toBeGreaterThan(10);
+    expect(parseConfig([], shown)).toEqual(parseConfig([], {}));
+  });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type AppOptions } from "../src/http/app";
 import { serve } from "../src/http/serve";
-import type { ServerFrame } from "../src/protocol/frames";
+import { ServerFrame } from "../src/protocol/frames";
 import { openSqliteStore } from "../src/store/sqlite";
 
 import { defer } from "./setup";
@@ -42,10 +42,15 @@ export class Client {
   private waiters: (() => void)[] = [];
   closed?: { code: number; reason: string };
   private cursor = 0;
+  /** The first frame that broke the contract's ServerFrame schema: it fails the test. */
+  private offContract?: Error;
 
   constructor(readonly ws: WebSocket) {
     ws.addEventListener("message", (e) => {
-      this.frames.push(JSON.parse(String(e.data)));
+      const frame = JSON.parse(String(e.data));
+      const checked = ServerFrame.safeParse(frame);
+      if (!checked.success) this.offContract ??= new Error(`a frame off the contract: ${JSON.stringify(frame)}: ${JSON.stringify(checked.error.issues)}`);
+      this.frames.push(frame);
       this.wake();
     });
     ws.addEventListener("close", (e) => {
@@ -57,7 +62,10 @@ export class Client {
   static async open(url: string, init?: { headers?: Record<string, string> }): Promise<Client> {
     const ws = new WebSocket(url, init as any);
     const client = new Client(ws);
-    defer(() => ws.close());
+    defer(() => {
+      ws.close();
+      client.checkContract();
+    });
     await new Promise<void>((resolve, reject) => {
       ws.addEventListener("open", () => resolve(), { once: true });
       ws.addEventListener("error", () => reject(new Error(`could not connect to ${url}`)), { once: true });
@@ -84,10 +92,16 @@ export class Client {
     this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   }
 
+  /** Every frame the server sent parses with the contract's ServerFrame schema (checked after each test too). */
+  checkContract() {
+    if (this.offContract) throw this.offContract;
+  }
+
   /** The next frame (of a type, matching a predicate), consuming frames up to it. */
   async next<T extends ServerFrame["type"]>(type?: T, match: (f: any) => boolean = () => true, timeoutMs = 5000): Promise<any> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      this.checkContract();
       while (this.cursor < this.frames.length) {
         const frame = this.frames[this.cursor++];
         if ((type === undefined || frame.type === type) && match(frame)) return frame;

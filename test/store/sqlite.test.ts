@@ -6,6 +6,8 @@ import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Appended, Draft } from "../../src/rooms/ports";
+import { drizzle } from "drizzle-orm/bun-sqlite";
+import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { Client, defer, startServer, tempDir } from "../helpers";
 import { say } from "../http/lib";
@@ -92,6 +94,20 @@ describe("migrations", () => {
     expect(indexes).toEqual([["messages_room_id", 0]]);
     const recorded = db.query("SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at").all();
     expect(recorded).toEqual(journal.entries.map((e) => ({ hash: createHash("sha256").update(migrationSql(e.tag)).digest("hex"), created_at: e.when })));
+  });
+
+  test("a new database (a copy of one migrated at build time) is what Drizzle's migrator makes of an empty file", async () => {
+    const store = open();
+    const replayed = join(tempDir(), "replayed.db");
+    const client = new Database(replayed, { create: true });
+    migrate(drizzle({ client }), { migrationsFolder: MIGRATIONS_DIR });
+    client.close();
+    const schema = (path: string) => peek(path).query("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").all();
+    const records = (path: string) => peek(path).query("SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at").all();
+    expect(schema(store.file)).toEqual(schema(replayed));
+    expect(records(store.file)).toEqual(records(replayed));
+    expect(peek(store.file).query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    expect((await store.append([draft("first")]))[0]!.message.id).toBe(1);
   });
 
   test("reopening a migrated database applies nothing again", async () => {

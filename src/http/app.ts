@@ -1,7 +1,6 @@
 // The Elysia app: HTTP routes and the room socket. Built by a function so tests, the binary and
 // the Eden client's `App` type all share one definition.
 import { Elysia } from "elysia";
-import { openapi } from "@elysiajs/openapi";
 import { z } from "../protocol/zod";
 import page from "../../public/index.html";
 import { localFanout } from "../bus/local";
@@ -12,6 +11,7 @@ import type { MessageStore } from "../rooms/ports";
 import { RateLimiter } from "../rooms/rate-limit";
 import { Connections } from "./connections";
 import { clientAddress, originAllowed } from "./guards";
+import { docs } from "./docs";
 import { createMetrics, type Metrics } from "./metrics";
 import { observe } from "./observe";
 import { socketData } from "./socket";
@@ -110,7 +110,7 @@ export function createApp(options: AppOptions) {
 
   return app
     .decorate("chat", { hub, connections, prune })
-    .use(openapi({ mapJsonSchema: { zod: z.toJSONSchema }, exclude: { paths: ["/", "/rooms/:room/ws"] }, documentation: { info: { title: "chat-server", version: "0.1.0", description: "REST routes of the chat server; the room socket is GET /rooms/:room/ws (see PROTOCOL.md)" } } }))
+    .use(docs)
     .onStop(() => timers.forEach(clearInterval))
     .get("/metrics", async ({ set }) => {
       set.headers["content-type"] = metrics.contentType;

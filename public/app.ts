@@ -1,7 +1,8 @@
 // The web page: join screen, room list, one room's conversation. All chat traffic goes through
 // the shared client core (src/client), which owns reconnecting, resuming and retrying sends.
 import { connect, type ChatClient, type ConnectionState } from "../src/client/index";
-import { isRoomName, LIMITS, normalizeName, type Message, type RoomSummary } from "../src/protocol/frames";
+import type { Message, RoomSummary } from "../src/protocol/frames";
+import { isRoomName, LIMITS, normalizeName } from "../src/protocol/limits";
 import { el, hue, MessageList } from "./messages";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;

@@ -8,19 +8,8 @@
 // nothing more than JSON.stringify/parse of the same frame types we import from the protocol.
 import { treaty } from "@elysiajs/eden";
 import type { App } from "../http/app";
-import {
-  CLOSE,
-  isRoomName,
-  LIMITS,
-  normalizeName,
-  type ClientFrame,
-  type ErrorFrame,
-  type JoinedFrame,
-  type LeftFrame,
-  type Message,
-  type MessageFrame,
-  type ServerFrame,
-} from "../protocol/frames";
+import type { ClientFrame, ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame, ServerFrame } from "../protocol/frames";
+import { CLOSE, isRoomName, LIMITS, normalizeName } from "../protocol/limits";
 import { Backoff } from "./backoff";
 
 export type { ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame } from "../protocol/frames";

@@ -5,7 +5,8 @@ import { z } from "../protocol/zod";
 import page from "../../public/index.html";
 import { localFanout } from "../bus/local";
 import { silentLogger, type Logger } from "../log";
-import { ClientFrame, isRoomName, LIMITS, MessagesPage, MessagesQuery, RoomList, ServerFrame } from "../protocol/frames";
+import { isRoomName, LIMITS } from "../protocol/limits";
+import { MessagesPage, MessagesQuery, RoomList } from "../protocol/rest";
 import { Hub, Session } from "../rooms/hub";
 import type { MessageStore } from "../rooms/ports";
 import { RateLimiter } from "../rooms/rate-limit";
@@ -162,6 +163,7 @@ export function createApp(options: AppOptions) {
 
 /** The room socket as Eden sees it: the frames of the contract (served by socket.ts, not by this). */
 function declareRoomSocket() {
+  const { ClientFrame, ServerFrame } = require("../protocol/frames") as typeof import("../protocol/frames"); // never called: types only
   return new Elysia().ws("/rooms/:room/ws", { body: ClientFrame, response: ServerFrame });
 }
 

@@ -1,4 +1,4 @@
-import { CLOSE } from "../protocol/frames";
+import { CLOSE } from "../protocol/limits";
 import type { Session } from "../rooms/hub";
 import type { Socket } from "./socket";
 

@@ -4,7 +4,7 @@
 // prom-client itself is loaded on first use (a scrape or a commit): it is a quarter of the
 // binary's start-up time, and a server that is never scraped or written to need not pay it.
 import type * as Prom from "prom-client";
-import { ERROR_CODES, type ErrorCode } from "../protocol/frames";
+import { ERROR_CODES, type ErrorCode } from "../protocol/limits";
 import type { AbusablePeer } from "../rooms/hub";
 import type { Fanout } from "../rooms/ports";
 import type { Socket } from "./socket";

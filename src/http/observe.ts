@@ -1,7 +1,7 @@
 // Where metrics and logs hook into the app: the hub's events, the sockets' events, the fan-out
 // and the periodic sweeps. Kept apart so that app.ts reads as routes and wiring only.
 import type { Logger } from "../log";
-import { CLOSE } from "../protocol/frames";
+import { CLOSE } from "../protocol/limits";
 import type { HubEvents } from "../rooms/hub";
 import type { Fanout } from "../rooms/ports";
 import type { Connections } from "./connections";

@@ -1,7 +1,8 @@
 // Every client frame goes through here once: JSON.parse, then the zod schema, then a refusal
 // with the contract's error code if anything is off. Cheap on the error path too (no throw
 // escapes, no stack captured beyond JSON.parse's own).
-import { ClientFrame, LIMITS, type ErrorCode } from "./frames";
+import type { ClientFrame } from "./frames";
+import { LIMITS, type ErrorCode } from "./limits";
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string; clientId?: string };
 
@@ -16,7 +17,7 @@ export function parseClientFrame(raw: string | Uint8Array): Parsed {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, code: "bad_json", message: "a frame is one JSON object" };
   }
-  const result = ClientFrame.safeParse(value);
+  const result = clientFrameSchema().safeParse(value);
   if (result.success) return { ok: true, frame: result.data };
   const frame = value as Record<string, unknown>;
   // Error frames carry the refused frame's clientId, so a client can settle its pending send.
@@ -27,3 +28,8 @@ export function parseClientFrame(raw: string | Uint8Array): Parsed {
   const path = result.error.issues[0]?.path.join(".");
   return { ok: false, code: "bad_frame", message: `invalid frame${path ? ` (${path})` : ""}: see the protocol`, clientId };
 }
+
+// The frame schemas are built when the first frame arrives, not at start-up (~2 ms of it):
+// frames.ts is required here, not imported.
+let clientFrame: (typeof import("./frames"))["ClientFrame"] | undefined;
+const clientFrameSchema = () => (clientFrame ??= (require("./frames") as typeof import("./frames")).ClientFrame);

@@ -1,14 +1,7 @@
 // The room logic of the contract: join, history, presence, messages, leave. It speaks frames
 // (as JSON strings) to Peers and stores through a MessageStore; it imports no I/O library.
-import {
-  CLOSE,
-  normalizeName,
-  type ErrorCode,
-  type JoinFrame,
-  type Message,
-  type RoomSummary,
-  type SendFrame,
-} from "../protocol/frames";
+import type { JoinFrame, Message, RoomSummary, SendFrame } from "../protocol/frames";
+import { CLOSE, normalizeName, type ErrorCode } from "../protocol/limits";
 import { LiveRoom } from "./live-room";
 import type { Appended, Draft, Fanout, MessageStore, Peer } from "./ports";
 import type { RateLimiter } from "./rate-limit";

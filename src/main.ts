@@ -4,7 +4,7 @@ import { createApp } from "./http/app";
 import { createMetrics } from "./http/metrics";
 import { serve } from "./http/serve";
 import { createLogger } from "./log";
-import { CLOSE } from "./protocol/frames";
+import { CLOSE } from "./protocol/limits";
 import { openSqliteStore } from "./store/sqlite";
 
 const argv = process.argv.slice(2);

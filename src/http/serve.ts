@@ -6,6 +6,7 @@
 // routes, see createApp).
 import type { Server } from "bun";
 import { websocket } from "elysia/ws";
+import { parseClientFrame } from "../protocol/parse";
 import type { createApp } from "./app";
 
 type ChatApp = ReturnType<typeof createApp>;
@@ -30,8 +31,12 @@ export function serve<A extends ChatApp>(app: A, { port, hostname }: { port: num
     websocket: { ...app.config.websocket, ...websocket },
   } as Parameters<typeof Bun.serve>[0]);
   // Not at the first request: the first socket would pay for it, in time and in memory (~2 MB).
-  // A plain GET of a room socket compiles the handler and that route, and only answers 426.
-  const warm = setTimeout(() => void app.handle(new Request("http://localhost/rooms/warm-up/ws")), WARM_UP_AFTER_MS);
+  // A plain GET of a room socket compiles the handler and that route, and only answers 426; a
+  // parsed frame builds the frames' schemas.
+  const warm = setTimeout(() => {
+    void app.handle(new Request("http://localhost/rooms/warm-up/ws"));
+    parseClientFrame('{"type":"join","name":"warm-up"}');
+  }, WARM_UP_AFTER_MS);
   warm.unref();
   app.onStop(() => clearTimeout(warm));
   return app as A & { server: Server<unknown> };

@@ -95,6 +95,7 @@ export class Hub {
       this.refuse(peer, "unavailable", "the room could not be loaded; try again");
     } finally {
       settle();
+      session.ready = undefined; // only frames that came during the join wait for it: ~100 bytes less a socket
     }
   }
 

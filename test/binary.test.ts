@@ -63,6 +63,10 @@ describe("the compiled binary", () => {
     const db = new Database(join(cwd, "chat.db"), { readonly: true });
     expect(db.query("SELECT message, client_id FROM messages").all()).toEqual([{ message: "hello from the binary", client_id: "b1" }]);
     db.close();
+    // prom-client is loaded on first use: from inside the binary too.
+    const metrics = await fetch(`${server.base}/metrics`);
+    expect(metrics.headers.get("content-type")).toContain("text/plain");
+    expect(await metrics.text()).toMatch(/^chat_messages_stored_total 1$/m);
   });
 
   test("the page's scripts and styles are served from the binary too", async () => {

@@ -41,6 +41,10 @@ const OPTIONS = {
   }),
   rateLimit: option({ env: "CHAT_RATE_LIMIT", default: 2, schema: number(0), help: "messages per second per client IP (0: off)" }),
   rateBurst: option({ env: "CHAT_RATE_BURST", default: 10, schema: int(1), help: "messages a client IP may send at once" }),
+  // The burst is the connection cap: an office behind one address whose every tab reconnects at
+  // once (a server restart) joins at once; a script churning joins gets 5 a second.
+  joinRate: option({ env: "CHAT_JOIN_RATE", default: 5, schema: number(0), help: "joins per second per client IP, after the burst (0: off)" }),
+  joinBurst: option({ env: "CHAT_JOIN_BURST", default: 100, schema: int(1), help: "joins a client IP may make at once" }),
   maxConnectionsPerIp: option({ env: "CHAT_MAX_CONNECTIONS_PER_IP", default: 100, schema: int(0), help: "open sockets per client IP (0: off)" }),
   maxBufferedBytes: option({ env: "CHAT_MAX_BUFFERED_BYTES", default: 1048576, schema: int(16 * 1024), help: "a socket with more unsent data is closed (slow consumer)" }),
   joinTimeoutMs: option({ env: "CHAT_JOIN_TIMEOUT_MS", default: 10000, schema: int(100), help: "a socket that has not joined by then is closed 1008" }),

@@ -37,6 +37,8 @@ const app = createApp({
   historyLimit: config.history,
   rateLimit: config.rateLimit,
   rateBurst: config.rateBurst,
+  joinRate: config.joinRate,
+  joinBurst: config.joinBurst,
   maxConnectionsPerIp: config.maxConnectionsPerIp,
   maxFrameBytes: config.maxFrameBytes,
   maxBufferedBytes: config.maxBufferedBytes,

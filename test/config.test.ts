@@ -23,6 +23,8 @@ describe("parseConfig", () => {
       retentionDays: undefined,
       rateLimit: 2,
       rateBurst: 10,
+      joinRate: 5,
+      joinBurst: 100,
       maxConnectionsPerIp: 100,
       maxBufferedBytes: 1048576,
       joinTimeoutMs: 10000,
@@ -43,6 +45,8 @@ describe("parseConfig", () => {
       CHAT_RETENTION_DAYS: "1.5",
       CHAT_RATE_LIMIT: "0",
       CHAT_RATE_BURST: "3",
+      CHAT_JOIN_RATE: "0.5",
+      CHAT_JOIN_BURST: "4",
       CHAT_MAX_CONNECTIONS_PER_IP: "0",
       CHAT_MAX_FRAME_BYTES: "2048",
       CHAT_ORIGINS: "https://a.example, https://b.example",
@@ -57,6 +61,8 @@ describe("parseConfig", () => {
       retentionDays: 1.5,
       rateLimit: 0,
       rateBurst: 3,
+      joinRate: 0.5,
+      joinBurst: 4,
       maxConnectionsPerIp: 0,
       maxBufferedBytes: 1048576,
       joinTimeoutMs: 10000,
@@ -71,6 +77,7 @@ describe("parseConfig", () => {
   test("each variable's name works as a flag too (--chat-db for CHAT_DB)", () => {
     const config = parseConfig(["--chat-db", "a.db", "--chat-history=3", "--chat-rate-limit", "0"], { CHAT_DB: "env.db" });
     expect(config).toMatchObject({ db: "a.db", history: 3, rateLimit: 0 });
+    expect(parseConfig(["--join-rate", "2", "--join-burst=9"], { CHAT_JOIN_RATE: "7" })).toMatchObject({ joinRate: 2, joinBurst: 9 });
   });
 
   test("a flag wins over the environment, in both --flag value and --flag=value forms", () => {
@@ -99,6 +106,8 @@ describe("parseConfig", () => {
     expect(fails([], { CHAT_RETENTION_DAYS: "0" })).toContain("CHAT_RETENTION_DAYS");
     expect(fails([], { CHAT_RETENTION_DAYS: "-3" })).toContain("CHAT_RETENTION_DAYS");
     expect(fails([], { CHAT_RATE_BURST: "0" })).toContain("CHAT_RATE_BURST");
+    expect(fails([], { CHAT_JOIN_RATE: "-1" })).toContain("CHAT_JOIN_RATE");
+    expect(fails(["--join-burst", "0"])).toContain("--join-burst");
     expect(fails([], { CHAT_TRUST_PROXY: "maybe" })).toContain("CHAT_TRUST_PROXY");
     expect(fails([], { CHAT_LOG_LEVEL: "loud" })).toContain("CHAT_LOG_LEVEL");
     expect(fails(["--db", ":memory:"])).toContain("in-memory database");
@@ -133,6 +142,8 @@ describe("parseConfig", () => {
       ["--history", "CHAT_HISTORY"],
       ["--retention-days", "CHAT_RETENTION_DAYS"],
       ["--rate-limit", "CHAT_RATE_LIMIT"],
+      ["--join-rate", "CHAT_JOIN_RATE"],
+      ["--join-burst", "CHAT_JOIN_BURST"],
       ["--max-frame-bytes", "CHAT_MAX_FRAME_BYTES"],
       ["--log-level", "CHAT_LOG_LEVEL"],
     ]) {

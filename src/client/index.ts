@@ -11,6 +11,7 @@ import type { App } from "../http/app";
 import type { ClientFrame, ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame, ServerFrame } from "../protocol/frames";
 import { CLOSE, isRoomName, LIMITS, normalizeName } from "../protocol/limits";
 import { Backoff } from "./backoff";
+import { Roster } from "./roster";
 
 export type { ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame } from "../protocol/frames";
 
@@ -47,6 +48,7 @@ export interface ChatClient {
   readonly state: ConnectionState;
   /** The highest message id seen: where a reconnect resumes. */
   readonly lastId: number | undefined;
+  /** Who is in the room (each name once), kept from the history and the presence frames. */
   readonly online: string[];
   /** Each join's history, only the messages not seen before (possibly none). */
   on(event: "history", fn: (messages: Message[]) => void): () => void;
@@ -100,6 +102,7 @@ class Connection implements ChatClient {
   lastId: number | undefined;
   online: string[] = [];
 
+  private readonly roster = new Roster();
   private readonly WS: WebSocketConstructor;
   private readonly wsUrl: string;
   private readonly rest: ReturnType<ReturnType<typeof api>["rooms"]>;
@@ -159,6 +162,7 @@ class Connection implements ChatClient {
     this.socket = undefined;
     socket?.close(1000, "bye");
     for (const { clientId } of [...this.pending.values()]) this.settle(clientId)!.reject(new ChatError("closed", "the client was closed before the server acknowledged the message"));
+    this.roster.clear();
     this.online = [];
     this.setState("closed");
   }
@@ -177,7 +181,7 @@ class Connection implements ChatClient {
     this.historySeen = false;
     const current = () => this.socket === ws;
     ws.onopen = () => {
-      if (current()) this.write({ type: "join", name: this.name, ...(this.lastId === undefined ? {} : { since: this.lastId }) });
+      if (current()) this.sendJoin();
     };
     ws.onmessage = (event) => {
       let frame: ServerFrame;
@@ -203,13 +207,21 @@ class Connection implements ChatClient {
         const fresh = messages.filter((m) => this.lastId === undefined || m.id > this.lastId);
         if (fresh.length) this.lastId = fresh[fresh.length - 1]!.id;
         this.historySeen = true;
+        this.roster.reset(frame.online);
+        this.online = this.roster.names;
         return this.emit("history", fresh);
       }
       case "joined":
-      case "left":
-        this.online = frame.online;
-        if (frame.type === "joined" && this.historySeen && this.state !== "online") this.joined();
+      case "left": {
+        // The first `joined` after our history is our own (the server sends them back to back),
+        // and our history's list already holds us.
+        const own = frame.type === "joined" && this.historySeen && this.state !== "online";
+        if (!own) this.roster.apply(frame);
+        else if (frame.online) this.roster.adopt(frame.online);
+        this.online = this.roster.names;
+        if (own) this.joined();
         return this.emit(frame.type, frame);
+      }
       case "message": {
         const { type, clientId, ...message } = frame;
         if (this.lastId === undefined || message.id > this.lastId) {
@@ -225,8 +237,11 @@ class Connection implements ChatClient {
         if (mine) return mine.reject(new ChatError(frame.code, frame.message, frame.retryAfter));
         this.emit("error", frame);
         if (this.state === "online") return;
-        // Our join was refused. `unavailable` (the room could not be loaded) is worth retrying;
-        // anything else would be refused again on every reconnect.
+        // Our join was refused. Too many joins from our address: the socket stays open, join
+        // again on it once allowed (a little later than that, so that the sockets of one busy
+        // address do not all come back at the same instant). `unavailable` (the room could not
+        // be loaded) is worth a reconnect; anything else would be refused again every time.
+        if (frame.code === "rate_limited") return this.rejoinAfter(frame.retryAfter ?? 1000);
         if (frame.code === "unavailable") this.drop(this.socket!);
         else this.close();
       }
@@ -248,6 +263,18 @@ class Connection implements ChatClient {
       if (data.messages.length < LIMITS.pageMax) return found;
       after = data.messages[data.messages.length - 1]!.id;
     }
+  }
+
+  private rejoinAfter(ms: number) {
+    const ws = this.socket;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.socket === ws && ws?.readyState === 1) this.sendJoin();
+    }, ms + Math.random() * ms);
+  }
+
+  private sendJoin() {
+    this.write({ type: "join", name: this.name, ...(this.lastId === undefined ? {} : { since: this.lastId }) });
   }
 
   /** Our own `joined` arrived: we are in. Re-send what is unacked, then send what was queued. */
@@ -290,6 +317,7 @@ class Connection implements ChatClient {
 
   private retry(code?: number) {
     if (this.closed) return;
+    this.roster.clear();
     this.online = [];
     this.setState("reconnecting");
     // 1008: the server refused us on policy (flooding, say); do not come straight back.

@@ -23,6 +23,9 @@ export interface AppOptions {
   /** Messages per second per client IP; 0 = off. */
   rateLimit?: number;
   rateBurst?: number;
+  /** Joins per second per client IP; 0 = off. */
+  joinRate?: number;
+  joinBurst?: number;
   maxConnectionsPerIp?: number;
   maxFrameBytes?: number;
   /** Browser origins allowed besides the server's own host. */
@@ -49,6 +52,7 @@ export function createApp(options: AppOptions) {
   const log = options.logger ?? silentLogger;
   const metrics = options.metrics ?? createMetrics();
   const limiter = new RateLimiter(options.rateLimit ?? 0, options.rateBurst ?? 10);
+  const joinLimiter = new RateLimiter(options.joinRate ?? 0, options.joinBurst ?? 100);
   const connections = new Connections({
     maxPerClient: options.maxConnectionsPerIp ?? 0,
     joinTimeoutMs: options.joinTimeoutMs ?? 10_000,
@@ -80,6 +84,7 @@ export function createApp(options: AppOptions) {
     fanout: observed.fanout(localFanout(() => app.server)),
     historyLimit: options.historyLimit ?? 100,
     limiter: limiter.enabled ? limiter : undefined,
+    joinLimiter: joinLimiter.enabled ? joinLimiter : undefined,
     now,
     events: observed.hub,
   });
@@ -88,7 +93,10 @@ export function createApp(options: AppOptions) {
   const timers = [
     setInterval(() => observed.neverJoined(connections.closeUnjoined(now())), Math.max(250, (options.joinTimeoutMs ?? 10_000) / 4)),
     setInterval(() => observed.deadPeers(connections.heartbeat()), options.heartbeatMs ?? 30_000),
-    setInterval(() => limiter.sweep(now()), 60_000),
+    setInterval(() => {
+      limiter.sweep(now());
+      joinLimiter.sweep(now());
+    }, 60_000),
   ];
   const { retentionMs } = options;
   const prune = async () => {

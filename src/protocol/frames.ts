@@ -31,18 +31,31 @@ export type ClientFrame = z.infer<typeof ClientFrame>;
 
 // ---- server -> client ----
 
-export const HistoryFrame = z.object({ type: z.literal("history"), messages: z.array(Message) });
+// Presence costs a member one small frame per join or leave, not the whole roster: the roster
+// comes once, in the joiner's history, and `joined`/`left` list it only while the room is small.
+const Online = z.array(z.string());
+const Count = z.number().check(z.int(), z.minimum(0));
+export const HistoryFrame = z.object({
+  type: z.literal("history"),
+  messages: z.array(Message),
+  /** Every name in the room, the joiner's included, each once. */
+  online: Online,
+});
 export const JoinedFrame = z.object({
   type: z.literal("joined"),
   name: z.string(),
   timestamp: Timestamp,
-  online: z.array(z.string()),
+  /** Names in the room when the frame was sent. */
+  count: Count,
+  /** Those names, only while count <= LIMITS.onlineListed. */
+  online: z.optional(Online),
 });
 export const LeftFrame = z.object({
   type: z.literal("left"),
   name: z.string(),
   timestamp: Timestamp,
-  online: z.array(z.string()),
+  count: Count,
+  online: z.optional(Online),
 });
 export const MessageFrame = z.extend(Message, { type: z.literal("message"), clientId: z.optional(z.string()) });
 export const ErrorFrame = z.object({

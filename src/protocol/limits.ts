@@ -9,6 +9,8 @@ export const LIMITS = {
   /** Default and maximum page sizes of GET /rooms/:room/messages. */
   pageDefault: 50,
   pageMax: 200,
+  /** `joined`/`left` carry the whole `online` list only while the room has at most this many names. */
+  onlineListed: 50,
 } as const;
 
 export const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -4,6 +4,7 @@ import type { JoinFrame, Message, RoomSummary, SendFrame } from "../protocol/fra
 import { CLOSE, normalizeName, type ErrorCode } from "../protocol/limits";
 import { LiveRoom } from "./live-room";
 import type { Appended, Draft, Fanout, MessageStore, Peer } from "./ports";
+import { Presence, PRESENCE_DEFAULTS, type PresenceOptions, type Timers } from "./presence";
 import type { RateLimiter } from "./rate-limit";
 
 const OPEN = 1;
@@ -43,11 +44,21 @@ export interface HubOptions {
   /** Messages sent on join (and kept in memory per live room). */
   historyLimit: number;
   limiter?: RateLimiter;
+  /** Joins per client (IP): a separate bucket from messages. */
+  joinLimiter?: RateLimiter;
   /** Refusals in a row after which a flooding socket is closed 1008. */
   maxStrikes?: number;
   now?: () => number;
+  /** For presence's hold timer (default: the global setTimeout). */
+  timers?: Timers;
+  presence?: Partial<PresenceOptions>;
   events?: HubEvents;
 }
+
+const globalTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
 
 export interface AbusablePeer extends Peer {
   close(code?: number, reason?: string): void;
@@ -58,15 +69,25 @@ type Outgoing = { draft: Draft; peer: AbusablePeer };
 export class Hub {
   private readonly live = new Map<string, LiveRoom>();
   private readonly now: () => number;
+  private readonly presenceOptions: PresenceOptions;
 
   constructor(private readonly options: HubOptions) {
     this.now = options.now ?? Date.now;
+    this.presenceOptions = { ...PRESENCE_DEFAULTS, ...options.presence };
   }
 
-  async join(peer: Peer, session: Session, frame: JoinFrame): Promise<void> {
+  async join(peer: AbusablePeer, session: Session, frame: JoinFrame): Promise<void> {
     if (session.state !== "new") return this.refuse(peer, "already_joined", "this socket has joined already");
     const name = normalizeName(frame.name);
     if (name === undefined) return this.refuse(peer, "bad_frame", "a name is 1-32 characters, no control characters");
+    // Before anything of the room is read or sent: a refused join costs the room nothing, and
+    // the socket may join again after retryAfter.
+    const { joinLimiter } = this.options;
+    if (joinLimiter) {
+      const retryAfter = joinLimiter.take(session.client, this.now());
+      if (retryAfter > 0) return this.limited(peer, session, retryAfter);
+      session.strikes = 0;
+    }
     session.state = "joining";
     let settle!: () => void;
     session.ready = new Promise((resolve) => (settle = resolve));
@@ -82,13 +103,13 @@ export class Hub {
         this.release(room);
         return;
       }
-      peer.send(JSON.stringify({ type: "history", messages: history }));
-      peer.subscribe(room.name);
+      room.add(name);
+      peer.send(JSON.stringify({ type: "history", messages: history, online: room.online() }));
       session.name = name;
       session.state = "joined";
-      room.add(name);
-      const joined = { type: "joined", name, timestamp: room.stamp(this.now()), online: room.online() };
-      this.options.fanout.publish(room.name, JSON.stringify(joined));
+      // Presence subscribes the peer to the room (now, or when the room's held changes go out:
+      // before any later message of the room, see publish()).
+      room.presence.join(peer, session, name, room.stamp(this.now()));
     } catch {
       this.release(room);
       if (session.state === "joining") session.state = "new";
@@ -196,7 +217,7 @@ export class Hub {
     if (fresh) {
       this.options.events?.stored?.();
       this.live.get(message.room)?.remember(message);
-      this.options.fanout.publish(message.room, text, peer);
+      this.publish(message.room, text, peer);
     }
     if (peer.readyState !== OPEN) return;
     peer.send(draft.clientId === undefined ? text : `${text.slice(0, -1)},"clientId":${JSON.stringify(draft.clientId)}}`);
@@ -209,8 +230,17 @@ export class Hub {
     const room = this.live.get(session.room)!;
     room.remove(session.name!);
     if (this.release(room)) return;
-    const left = { type: "left", name: session.name, timestamp: room.stamp(this.now()), online: room.online() };
-    this.options.fanout.publish(room.name, JSON.stringify(left));
+    room.presence.leave(session, session.name!, room.stamp(this.now()));
+  }
+
+  /**
+   * Everything but presence goes to a room through here: held presence changes go out first, so
+   * a member hears of a joiner before its messages, and a held joiner is subscribed in time.
+   */
+  private publish(roomName: string, text: string, from?: Peer) {
+    const presence = this.live.get(roomName)?.presence;
+    if (presence?.pending) presence.flush();
+    this.options.fanout.publish(roomName, text, from);
   }
 
   /** Live rooms and stored ones, with who is online. */
@@ -240,6 +270,7 @@ export class Hub {
     let room = this.live.get(name);
     if (!room) {
       const created = new LiveRoom(name, this.options.historyLimit);
+      created.presence = new Presence(created, this.options.fanout, this.now, this.options.timers ?? globalTimers, this.presenceOptions);
       room = created;
       this.live.set(name, created);
       // At least one message even with historyLimit 0: the newest one sets the room's clock.
@@ -258,6 +289,7 @@ export class Hub {
   /** Drops a reference; frees the room with its last one. True when the room was freed. */
   private release(room: LiveRoom): boolean {
     if (--room.refs > 0) return false;
+    room.presence.dispose();
     if (this.live.get(room.name) === room) this.live.delete(room.name);
     return true;
   }

@@ -1,4 +1,5 @@
 import type { Message } from "../protocol/frames";
+import type { Presence } from "./presence";
 
 /**
  * The state of a room while it has members (the seed's Durable Object, in memory): who is
@@ -16,6 +17,8 @@ export class LiveRoom {
   complete = false;
   private lastTimestamp = 0;
   loaded: Promise<void> = Promise.resolve();
+  /** Its announcements of who joined and left (set by the hub that made the room). */
+  presence!: Presence;
 
   constructor(
     readonly name: string,
@@ -84,6 +87,10 @@ export class LiveRoom {
   /** Names now in the room, each once, in order of arrival. */
   online(): string[] {
     return [...this.members.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.members.has(name);
   }
 
   get onlineCount(): number {

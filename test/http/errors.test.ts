@@ -113,7 +113,7 @@ describe("bad join frames", () => {
       await refused(ada, { type: "join", name }, "bad_frame");
       ada.send({ type: "join", name: "ada" });
       expect((await ada.next()).type).toBe("history");
-      expect(await ada.next()).toMatchObject({ type: "joined", name: "ada", online: ["bob", "ada"] });
+      expect(await ada.next()).toMatchObject({ type: "joined", name: "ada", count: 2, online: ["bob", "ada"] });
       // bob saw one join only
       await bob.next("joined", (f) => f.name === "ada");
       expect(bob.frames.filter((f) => f.type === "joined").map((f) => f.name)).toEqual(["bob", "ada"]);
@@ -162,7 +162,7 @@ describe("not_joined and already_joined", () => {
     expect(error.clientId).toBe("early");
     ada.send({ type: "join", name: "ada" });
     const history = await ada.next();
-    expect(history).toEqual({ type: "history", messages: [] });
+    expect(history).toEqual({ type: "history", messages: [], online: ["bob", "ada"] });
     await ada.next("joined");
     await goesOn(server, ada, bob);
   });

@@ -5,7 +5,7 @@ import { Client, startServer } from "../helpers";
 import { cid, say, storedRows } from "./lib";
 
 describe("join", () => {
-  test("history goes to the joiner first, then joined (with online) to everyone, the joiner included", async () => {
+  test("history (with online) goes to the joiner first, then joined (with count and online) to everyone, the joiner included", async () => {
     const server = await startServer();
     const ada = await Client.joined(server.wsUrl("lobby"), "ada");
     const first = await say(ada, "hello");
@@ -13,12 +13,16 @@ describe("join", () => {
     const bob = await Client.open(server.wsUrl("lobby"));
     bob.send({ type: "join", name: "bob" });
     const frames = [await bob.next(), await bob.next()];
-    expect(frames[0]).toEqual({ type: "history", messages: [{ id: first.id, room: "lobby", name: "ada", message: "hello", timestamp: first.timestamp }] });
-    expect(frames[1]).toMatchObject({ type: "joined", name: "bob", online: ["ada", "bob"] });
+    expect(frames[0]).toEqual({
+      type: "history",
+      messages: [{ id: first.id, room: "lobby", name: "ada", message: "hello", timestamp: first.timestamp }],
+      online: ["ada", "bob"],
+    });
+    expect(frames[1]).toMatchObject({ type: "joined", name: "bob", count: 2, online: ["ada", "bob"] });
     expect(typeof frames[1].timestamp).toBe("number");
 
     const seenByAda = await ada.next("joined");
-    expect(seenByAda).toMatchObject({ type: "joined", name: "bob", online: ["ada", "bob"] });
+    expect(seenByAda).toMatchObject({ type: "joined", name: "bob", count: 2, online: ["ada", "bob"] });
     // history went to bob only
     expect(ada.unread.filter((f) => f.type === "history")).toEqual([]);
   });
@@ -368,7 +372,7 @@ describe("clientId", () => {
 });
 
 describe("presence", () => {
-  test("left goes to everyone still in the room when a joined socket closes, with online", async () => {
+  test("left goes to everyone still in the room when a joined socket closes, with count and online", async () => {
     const server = await startServer();
     const url = server.wsUrl("lobby");
     const ada = await Client.joined(url, "ada");
@@ -377,7 +381,7 @@ describe("presence", () => {
     await ada.next("joined", (f) => f.name === "carol");
     bob.close();
     const left = await ada.next("left");
-    expect(left).toMatchObject({ type: "left", name: "bob", online: ["ada", "carol"] });
+    expect(left).toMatchObject({ type: "left", name: "bob", count: 2, online: ["ada", "carol"] });
     expect(typeof left.timestamp).toBe("number");
     expect(await carol.next("left")).toMatchObject({ name: "bob", online: ["ada", "carol"] });
   });
@@ -401,6 +405,7 @@ describe("presence", () => {
     const url = server.wsUrl("tabs");
     const tab1 = await Client.joined(url, "ada");
     const tab2 = await Client.joined(url, "ada");
+    expect(tab2.frames[0].online).toEqual(["ada"]); // each name once
     const bob = await Client.joined(url, "bob");
     expect(await tab1.next("joined", (f) => f.name === "bob")).toMatchObject({ online: ["ada", "bob"] });
     const m1 = await say(tab1, "from tab 1");
@@ -410,7 +415,7 @@ describe("presence", () => {
     expect((await tab1.next("message", (f) => f.id === m2.id)).name).toBe("ada");
     tab1.close();
     // ada is still there through her other tab
-    expect(await bob.next("left")).toMatchObject({ name: "ada", online: ["ada", "bob"] });
+    expect(await bob.next("left")).toMatchObject({ name: "ada", count: 2, online: ["ada", "bob"] });
     expect((await say(tab2, "still here")).name).toBe("ada");
   });
 });

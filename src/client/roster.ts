@@ -10,7 +10,10 @@ import type { JoinedFrame, LeftFrame } from "../protocol/frames";
  * that lists `online` is the truth and replaces the list.
  */
 export class Roster {
-  /** name -> sockets known under it: at least 1 (the history gives names, not sockets). */
+  /**
+   * name -> sockets known under it. At most the real number: the history gives names, not
+   * sockets, so a name from it counts 1 however many tabs it has.
+   */
   private sockets = new Map<string, number>();
 
   reset(online: string[]) {
@@ -33,9 +36,12 @@ export class Roster {
     if (frame.online) this.adopt(frame.online);
   }
 
-  /** Takes a full list as the truth, keeping what we know of the names' sockets. */
+  /**
+   * Takes a full list as the truth. A name new to us is counted with no socket yet: the list is
+   * the room after the whole burst, so that name's `joined` is still on its way in this burst.
+   */
   adopt(online: string[]) {
-    this.sockets = new Map(online.map((name) => [name, this.sockets.get(name) ?? 1]));
+    this.sockets = new Map(online.map((name) => [name, this.sockets.get(name) ?? 0]));
   }
 
   get names(): string[] {

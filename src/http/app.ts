@@ -9,6 +9,7 @@ import { isRoomName, LIMITS } from "../protocol/limits";
 import { MessagesPage, MessagesQuery, RoomList } from "../protocol/rest";
 import { Hub, Session } from "../rooms/hub";
 import type { MessageStore } from "../rooms/ports";
+import type { PresenceOptions } from "../rooms/presence";
 import { RateLimiter } from "../rooms/rate-limit";
 import { Connections } from "./connections";
 import { clientAddress, originAllowed } from "./guards";
@@ -39,6 +40,8 @@ export interface AppOptions {
   retentionMs?: number;
   /** How often the retention job runs (default: hourly, or a tenth of the retention). */
   pruneEveryMs?: number;
+  /** How a busy room holds its presence changes (src/rooms/presence.ts); tests tune it, it is no setting. */
+  presence?: Partial<PresenceOptions>;
   logger?: Logger;
   /** Where counters go (GET /metrics); pass one to share it with the store's onCommit. */
   metrics?: Metrics;
@@ -85,6 +88,7 @@ export function createApp(options: AppOptions) {
     historyLimit: options.historyLimit ?? 100,
     limiter: limiter.enabled ? limiter : undefined,
     joinLimiter: joinLimiter.enabled ? joinLimiter : undefined,
+    presence: options.presence,
     now,
     events: observed.hub,
   });

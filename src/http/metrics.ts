@@ -99,7 +99,7 @@ export function createMetrics() {
     counter("chat_frames_out_total", "Frames queued to clients; a room broadcast counts one per recipient", () => tally.framesOut);
     counter("chat_messages_stored_total", "Chat messages committed to the store", () => tally.stored);
     labelled("chat_errors_total", "Error frames sent, by code", "code", tally.errors);
-    counter("chat_rate_limited_frames_total", "Message frames refused by the rate limiter", () => tally.errors.rate_limited);
+    counter("chat_rate_limited_frames_total", "Frames refused by the rate limiters (messages and joins)", () => tally.errors.rate_limited);
     labelled("chat_sockets_closed_total", "Sockets the server closed itself, by reason", "reason", tally.closed);
     labelled("chat_upgrades_refused_total", "WebSocket upgrades refused before the upgrade, by reason", "reason", tally.refused);
     const batch = new Histogram({

@@ -1,3 +1,4 @@
+export {}; // a module: top-level await
 // A churning attacker, run as its own process (so that its loop does not share the test's event
 // loop with the bystander it is measured against): `sockets` WebSockets from this machine's
 // address, each looping connect -> join -> close for `seconds`, never sending a message. Prints

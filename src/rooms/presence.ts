@@ -61,6 +61,7 @@ export class Presence {
   private changes: Change[] = [];
   private held: Held[] = [];
   private timer: unknown;
+  private flushing = false;
   private tokens: number;
   private refilledAt: number;
 
@@ -103,10 +104,21 @@ export class Presence {
 
   /** Announces every held change now. */
   flush() {
+    // A send may close a socket on the spot (over its buffer limit), whose leave lands here
+    // again: the running flush announces it after what it is sending, in order.
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.changes.length) this.announce();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private announce() {
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     const { changes, held } = this;
-    if (!changes.length) return;
     this.changes = [];
     this.held = [];
     const count = this.roster.onlineCount;

@@ -205,6 +205,23 @@ describe("presence", () => {
     expect(clock.pending).toBe(0);
   });
 
+  test("a socket that a flush's send closes on the spot (over its buffer) is announced after it, to every member", () => {
+    const { join, leave, clock } = setup({ burst: 1, rate: 5, holdMs: 200 }); // a token again by the flush
+    const ada = join("ada");
+    const carol = join("carol"); // held
+    const dave = join("dave"); // held
+    // carol's buffer overflows on the next frame: the server closes her inside that send.
+    const send = carol.send.bind(carol);
+    carol.send = (data: string) => {
+      const sent = send(data);
+      if (carol.readyState === 1) leave(carol);
+      return sent;
+    };
+    clock.advance(200);
+    expect(names(ada.presence())).toEqual(["joined ada", "joined carol", "joined dave", "left carol"]);
+    expect(names(dave.presence())).toEqual(["joined dave", "left carol"]);
+  });
+
   test("dispose forgets what is held and stops the timer", () => {
     const { join, presence, clock } = setup({ burst: 1, rate: 1 });
     const ada = join("ada");

@@ -117,12 +117,12 @@ function enter(next: string) {
     }
   });
   c.on("message", (m) => showLive([m], false));
-  c.on("joined", (f) => {
-    renderOnline(f.online);
+  c.on("joined", () => {
+    renderOnline(c.online);
     refreshRoomsSoon();
   });
-  c.on("left", (f) => {
-    renderOnline(f.online);
+  c.on("left", () => {
+    renderOnline(c.online);
     refreshRoomsSoon();
   });
   c.on("error", (e) => showError(e.code, e.message, e.retryAfter));

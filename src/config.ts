@@ -45,12 +45,24 @@ const OPTIONS = {
   // once (a server restart) joins at once; a script churning joins gets 5 a second.
   joinRate: option({ env: "CHAT_JOIN_RATE", default: 5, schema: number(0), help: "joins per second per client IP, after the burst (0: off)" }),
   joinBurst: option({ env: "CHAT_JOIN_BURST", default: 100, schema: int(1), help: "joins a client IP may make at once" }),
-  maxConnectionsPerIp: option({ env: "CHAT_MAX_CONNECTIONS_PER_IP", default: 100, schema: int(0), help: "open sockets per client IP (0: off)" }),
+  maxConnectionsPerIp: option({ env: "CHAT_MAX_CONNECTIONS_PER_IP", default: 100, schema: int(0), help: "open sockets per client IP, IPv6 per /64 (0: off)" }),
+  maxHttpConnectionsPerIp: option({
+    env: "CHAT_MAX_HTTP_CONNECTIONS_PER_IP",
+    default: 128,
+    schema: int(0),
+    help: "open HTTP connections (keep-alive included) per client IP, IPv6 per /64 (0: off)",
+  }),
   maxBufferedBytes: option({ env: "CHAT_MAX_BUFFERED_BYTES", default: 1048576, schema: int(16 * 1024), help: "a socket with more unsent data is closed (slow consumer)" }),
   joinTimeoutMs: option({ env: "CHAT_JOIN_TIMEOUT_MS", default: 10000, schema: int(100), help: "a socket that has not joined by then is closed 1008" }),
   heartbeatMs: option({ env: "CHAT_HEARTBEAT_MS", default: 30000, schema: int(100), help: "ping interval; a socket silent for a whole interval is closed" }),
   maxFrameBytes: option({ env: "CHAT_MAX_FRAME_BYTES", default: 65536, schema: int(1024, 16 * 1024 * 1024), help: "largest accepted frame; larger ones are closed 1009" }),
   origins: option({ env: "CHAT_ORIGINS", default: [], schema: list, help: "extra allowed browser origins, comma-separated (the server's own host is always allowed)" }),
+  hosts: option({
+    env: "CHAT_HOSTS",
+    default: [],
+    schema: list,
+    help: "host names the server answers for, comma-separated (a port in Host is ignored); others get 421 (empty: any)",
+  }),
   trustProxy: option({ env: "CHAT_TRUST_PROXY", default: false, schema: bool, help: "take the client IP from X-Forwarded-For" }),
   logLevel: option({ env: "CHAT_LOG_LEVEL", default: "info", schema: () => z.enum(["debug", "info", "warn", "error", "silent"]), help: "debug, info, warn, error or silent" }),
 };

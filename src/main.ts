@@ -40,6 +40,8 @@ const app = createApp({
   joinRate: config.joinRate,
   joinBurst: config.joinBurst,
   maxConnectionsPerIp: config.maxConnectionsPerIp,
+  maxHttpConnectionsPerIp: config.maxHttpConnectionsPerIp,
+  hosts: config.hosts,
   maxFrameBytes: config.maxFrameBytes,
   maxBufferedBytes: config.maxBufferedBytes,
   joinTimeoutMs: config.joinTimeoutMs,

@@ -155,9 +155,11 @@ export type RunningBinary = Awaited<ReturnType<typeof startBinary>>;
  * empty temp folder by default) on a free port, and waits for its "listening" log line.
  * Killed after the test unless stopped before.
  */
-export async function startBinary(options: { cwd?: string; env?: Record<string, string>; args?: string[] } = {}) {
+export async function startBinary(options: { cwd?: string; env?: Record<string, string>; args?: string[]; maxOpenFiles?: number } = {}) {
   const cwd = options.cwd ?? tempDir();
-  const proc = Bun.spawn([BINARY, ...(options.args ?? [])], {
+  // `ulimit -n` then exec: the server keeps the shell's pid, with that soft limit on descriptors.
+  const command = options.maxOpenFiles === undefined ? [BINARY] : ["bash", "-c", `ulimit -n ${options.maxOpenFiles} && exec "$0" "$@"`, BINARY];
+  const proc = Bun.spawn([...command, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", PORT: "0", HOST: "127.0.0.1", CHAT_LOG_LEVEL: "info", ...options.env },
     stdout: "pipe",

@@ -12,10 +12,11 @@ import type { MessageStore } from "../rooms/ports";
 import type { PresenceOptions } from "../rooms/presence";
 import { RateLimiter } from "../rooms/rate-limit";
 import { Connections } from "./connections";
-import { clientAddress, originAllowed } from "./guards";
+import { clientAddress, clientKey, originAllowed } from "./guards";
 import { docs } from "./docs";
 import { createMetrics, type Metrics } from "./metrics";
 import { observe } from "./observe";
+import { requestGuard } from "./request-guard";
 import { socketData } from "./socket";
 
 export interface AppOptions {
@@ -28,6 +29,10 @@ export interface AppOptions {
   joinRate?: number;
   joinBurst?: number;
   maxConnectionsPerIp?: number;
+  /** Open HTTP connections (not sockets) per client IP; 0 = no cap. */
+  maxHttpConnectionsPerIp?: number;
+  /** Host names the server answers for (DNS rebinding); empty: any. */
+  hosts?: string[];
   maxFrameBytes?: number;
   /** Browser origins allowed besides the server's own host. */
   origins?: string[];
@@ -61,6 +66,12 @@ export function createApp(options: AppOptions) {
     joinTimeoutMs: options.joinTimeoutMs ?? 10_000,
   });
   const observed = observe({ metrics, log, connections });
+  // Every request passes it before any route (serve.ts runs it): Host, HTTP connections, descriptors.
+  const guard = requestGuard(
+    { hosts: options.hosts ?? [], maxConnectionsPerClient: options.maxHttpConnectionsPerIp ?? 0, trustProxy: options.trustProxy ?? false, log },
+    () => app.server ?? undefined,
+    now,
+  );
 
   const health = () => ({ ok: true as const, connections: connections.size, rooms: hub.liveRooms });
   const app = new Elysia({
@@ -101,6 +112,7 @@ export function createApp(options: AppOptions) {
       limiter.sweep(now());
       joinLimiter.sweep(now());
     }, 60_000),
+    setInterval(guard.watch, 1000),
   ];
   const { retentionMs } = options;
   const prune = async () => {
@@ -122,7 +134,7 @@ export function createApp(options: AppOptions) {
   const newSocketData = socketData({ hub, connections, events: observed.sockets });
 
   return app
-    .decorate("chat", { hub, connections, prune })
+    .decorate("chat", { hub, connections, prune, guard })
     .use(docs)
     .onStop(() => timers.forEach(clearInterval))
     .get("/metrics", async ({ set }) => {
@@ -158,7 +170,8 @@ export function createApp(options: AppOptions) {
         set.headers.upgrade = "websocket";
         return status(426, "this route is a WebSocket: send Upgrade: websocket");
       }
-      const client = clientAddress(request, server, options.trustProxy ?? false);
+      // One key per client for every per-client cap downstream (an IPv6 /64 is one client).
+      const client = clientKey(clientAddress(request, server, options.trustProxy ?? false));
       if (!originAllowed(request, options.origins ?? [])) {
         observed.refused("origin", { origin: request.headers.get("origin"), client });
         return status(403, "origin not allowed");

@@ -4,10 +4,12 @@
 // start. Here the handler is compiled shortly after start, in the background, or by the first
 // request that needs it if that comes sooner (GET /health and the page never do: they are Bun
 // routes, see createApp).
-import type { Server } from "bun";
+import type { HTMLBundle, Server } from "bun";
+import { basename } from "node:path";
 import { websocket } from "elysia/ws";
 import { parseClientFrame } from "../protocol/parse";
 import type { createApp } from "./app";
+import { HTTP_IDLE_TIMEOUT_S, type Handler, type RequestGuard } from "./request-guard";
 
 type ChatApp = ReturnType<typeof createApp>;
 
@@ -16,16 +18,17 @@ const WARM_UP_AFTER_MS = 50;
 
 export function serve<A extends ChatApp>(app: A, { port, hostname }: { port: number; hostname?: string }): A & { server: Server<unknown> } {
   let handle: ((request: Request) => Response | Promise<Response>) | undefined;
+  const { guard } = app.decorator.chat;
   app.server = Bun.serve({
     ...app.config.serve,
+    routes: guardedRoutes(app.config.serve?.routes ?? {}, guard),
     port,
     hostname,
-    // Elysia's default; Bun's own is 10 s.
-    idleTimeout: 30,
+    idleTimeout: HTTP_IDLE_TIMEOUT_S,
     // Bun shares a port with any later server on it unless told not to (with routes or a
     // websocket given): a second chat-server on the same port must fail, not split the traffic.
     reusePort: false,
-    fetch: (request) => (handle ??= app.fetch)(request),
+    fetch: guard.wrap((request) => (handle ??= app.fetch)(request)),
     // Elysia's socket events, as listen() gives them: each calls the handler on ws.data (the
     // room socket's are in socket.ts).
     websocket: { ...app.config.websocket, ...websocket },
@@ -40,4 +43,40 @@ export function serve<A extends ChatApp>(app: A, { port, hostname }: { port: num
   warm.unref();
   app.onStop(() => clearTimeout(warm));
   return app as A & { server: Server<unknown> };
+}
+
+type RouteValue = Handler | HTMLBundle | Record<string, Handler>;
+
+/**
+ * Bun's routes answer before `fetch`, so each is wrapped in the request guard too. A bundled
+ * page (the compiled binary) becomes one route per file of its manifest, read once into memory
+ * (a request then needs no descriptor); an HTML import that Bun bundles on the fly (`bun run`,
+ * tests) has no manifest and stays Bun's own, unguarded.
+ */
+function guardedRoutes(routes: Record<string, unknown>, guard: RequestGuard): Record<string, unknown> {
+  const guarded: Record<string, unknown> = {};
+  for (const [path, value] of Object.entries(routes as Record<string, RouteValue>)) {
+    if (typeof value === "function") guarded[path] = guard.wrap(value);
+    else if (isBundle(value)) {
+      if (!value.files?.length) guarded[path] = value;
+      for (const file of value.files ?? []) {
+        const route = file.path === value.index ? path : `/${basename(file.path)}`;
+        guarded[route] = { GET: guard.wrap(staticFile(file.path, file.headers)), HEAD: guard.wrap(staticFile(file.path, file.headers)) };
+      }
+    } else guarded[path] = Object.fromEntries(Object.entries(value).map(([method, handler]) => [method, guard.wrap(handler)]));
+  }
+  return guarded;
+}
+
+function isBundle(value: RouteValue): value is HTMLBundle {
+  return typeof value === "object" && "index" in value;
+}
+
+function staticFile(path: string, headers: Record<string, string>): Handler {
+  let bytes: ArrayBuffer | undefined;
+  return async (request) => {
+    if (headers.etag && request.headers.get("if-none-match") === headers.etag) return new Response(null, { status: 304, headers: { etag: headers.etag } });
+    bytes ??= await Bun.file(path).arrayBuffer();
+    return new Response(request.method === "HEAD" ? null : bytes, { headers });
+  };
 }

@@ -1,0 +1,123 @@
+// What every HTTP request passes before its handler, Bun's own routes (the page, /health)
+// included: the Host check (DNS rebinding), the per-client cap on HTTP connections, and the
+// descriptor watch that closes idle keep-alive connections when the process runs short of
+// file descriptors. Run by serve.ts around Elysia's handler and each Bun route.
+import type { Server } from "bun";
+import type { Logger } from "../log";
+import { descriptorLimit, openDescriptors } from "./descriptors";
+import { clientAddress, clientKey, hostAllowed, hostName } from "./guards";
+import { KeepAlives } from "./keep-alive";
+
+export interface RequestGuardOptions {
+  /** Host names this server answers for (a port in Host is ignored); empty: any. */
+  hosts: string[];
+  /** Open HTTP connections per client IP (IPv6: per /64); 0 = no cap. */
+  maxConnectionsPerClient: number;
+  trustProxy: boolean;
+  log: Logger;
+}
+
+export type Handler = (request: Request, server: Server<unknown>) => Response | Promise<Response> | undefined | Promise<Response | undefined>;
+
+/** Bun's idle timeout for HTTP connections (serve.ts sets it): Elysia's default; Bun's own is 10. */
+export const HTTP_IDLE_TIMEOUT_S = 30;
+/** Share of the descriptor limit from which idle keep-alive connections are closed. */
+const PRESSURE = 0.8;
+/** `closeIdleConnections()` at most this often: it closes every client's idle connections. */
+const SWEEP_EVERY_MS = 1000;
+
+export function requestGuard(options: RequestGuardOptions, serverOf: () => Server<unknown> | undefined, now: () => number = Date.now) {
+  const { log, trustProxy } = options;
+  const hosts = new Set(options.hosts.map(hostName));
+  const keepAlives = new KeepAlives({ maxPerClient: options.maxConnectionsPerClient, idleMs: (HTTP_IDLE_TIMEOUT_S + 1) * 1000 });
+  const limit = descriptorLimit();
+  let pressure = false;
+  let sweptAt = -Infinity;
+  let refused = 0;
+
+  /** Closes every idle keep-alive connection: after it only requests in flight hold one. */
+  function closeIdle(at: number) {
+    serverOf()?.closeIdleConnections();
+    keepAlives.clear();
+    sweptAt = at;
+  }
+
+  /** Once a second: the descriptor count, and the log of what was refused meanwhile. */
+  function watch() {
+    const at = now();
+    if (refused) log.warn("HTTP connections refused: too many from one address", { refused });
+    refused = 0;
+    keepAlives.sweep(at);
+    const open = limit === undefined ? undefined : openDescriptors(limit * PRESSURE);
+    if (open === undefined || limit === undefined) return;
+    const high = open >= limit * PRESSURE;
+    if (high !== pressure) {
+      pressure = high;
+      if (high) log.warn("file descriptors near the limit: closing idle HTTP connections, keep-alive off", { open: Number.isFinite(open) ? open : "all", limit });
+      else log.info("file descriptors back under the limit: keep-alive on", { open, limit });
+    }
+    if (pressure) closeIdle(at);
+  }
+
+  function guard(request: Request, server: Server<unknown>, handler: Handler) {
+    if (!hostAllowed(request, hosts)) {
+      return new Response("misdirected request: this server does not answer for that host name", { status: 421 });
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      // Sockets are counted by their own cap (connections.ts); a refused upgrade is an HTTP
+      // connection nobody counts, so it is not kept.
+      return then(handler(request, server), (response) => (response && response.status >= 300 ? closing(response) : response));
+    }
+    const keepAlive = !pressure && !/close/i.test(request.headers.get("connection") ?? "");
+    if (keepAlive && keepAlives.enabled) {
+      const peer = server.requestIP(request);
+      if (peer) {
+        const at = now();
+        const client = clientKey(trustProxy ? clientAddress(request, server, true) : peer.address);
+        const connection = `${peer.address}|${peer.port}`;
+        if (!keepAlives.admit(client, connection, at)) {
+          // The count may include connections the client already closed: close the idle ones
+          // (everyone's, at most once a second) and count again from what is left.
+          if (at - sweptAt < SWEEP_EVERY_MS) {
+            refused++;
+            return closing(new Response("too many connections from this address", { status: 429, headers: { "retry-after": "1" } }));
+          }
+          closeIdle(at);
+          keepAlives.admit(client, connection, at);
+        }
+      }
+    }
+    const result = handler(request, server);
+    return keepAlive ? result : then(result, (response) => response && closing(response));
+  }
+
+  return {
+    guard,
+    /** Wraps a handler (a Bun route's or Elysia's fetch) in the guard. */
+    wrap: (handler: Handler) => (request: Request, server: Server<unknown>) => guard(request, server, handler),
+    keepAlives,
+    watch,
+    get underPressure() {
+      return pressure;
+    },
+  };
+}
+
+export type RequestGuard = ReturnType<typeof requestGuard>;
+
+/** Asks Bun to close the connection once this response is sent. */
+function closing(response: Response): Response {
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    // Immutable headers (a response from fetch()): copy it.
+    const copy = new Response(response.body, response);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
+}
+
+function then<T, U>(value: T | Promise<T>, f: (value: T) => U): U | Promise<U> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}

@@ -23,8 +23,8 @@ export type Handler = (request: Request, server: Server<unknown>) => Response | 
 export const HTTP_IDLE_TIMEOUT_S = 30;
 /** Share of the descriptor limit from which idle keep-alive connections are closed. */
 const PRESSURE = 0.8;
-/** `closeIdleConnections()` at most this often: it closes every client's idle connections. */
-const SWEEP_EVERY_MS = 1000;
+/** `closeIdleConnections()` for a client over its cap at most this often: it closes every client's idle connections. */
+const SWEEP_EVERY_MS = 250;
 
 export function requestGuard(options: RequestGuardOptions, serverOf: () => Server<unknown> | undefined, now: () => number = Date.now) {
   const { log, trustProxy } = options;
@@ -59,6 +59,38 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
     if (pressure) closeIdle(at);
   }
 
+  /** Newcomers over their client's cap waiting for the next sweep, per client. */
+  const waiting = new Map<string, number>();
+
+  /**
+   * Room for a client's new connection over its cap. The count may include connections the
+   * client has closed since (a client that just left must be served again): closing the idle
+   * ones (everyone's: Bun cannot close one connection) makes it exact. That is done at most
+   * every SWEEP_EVERY_MS; meanwhile a newcomer waits for the next one, unless as many of the
+   * client's wait already as its cap: false then.
+   */
+  async function makeRoom(client: string, connection: string): Promise<boolean> {
+    const due = sweptAt + SWEEP_EVERY_MS - now();
+    if (due > 0) {
+      const queued = waiting.get(client) ?? 0;
+      if (queued >= options.maxConnectionsPerClient) return false;
+      waiting.set(client, queued + 1);
+      await new Promise((resolve) => setTimeout(resolve, due));
+      const left = (waiting.get(client) ?? 1) - 1;
+      if (left > 0) waiting.set(client, left);
+      else waiting.delete(client);
+      // Another newcomer's sweep may have made room already.
+      if (keepAlives.admit(client, connection, now())) return true;
+    }
+    closeIdle(now());
+    return keepAlives.admit(client, connection, now());
+  }
+
+  function tooMany() {
+    refused++;
+    return closing(new Response("too many connections from this address", { status: 429, headers: { "retry-after": "1" } }));
+  }
+
   function guard(request: Request, server: Server<unknown>, handler: Handler) {
     if (!hostAllowed(request, hosts)) {
       return new Response("misdirected request: this server does not answer for that host name", { status: 421 });
@@ -72,18 +104,10 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
     if (keepAlive && keepAlives.enabled) {
       const peer = server.requestIP(request);
       if (peer) {
-        const at = now();
         const client = clientKey(trustProxy ? clientAddress(request, server, true) : peer.address);
         const connection = `${peer.address}|${peer.port}`;
-        if (!keepAlives.admit(client, connection, at)) {
-          // The count may include connections the client already closed: close the idle ones
-          // (everyone's, at most once a second) and count again from what is left.
-          if (at - sweptAt < SWEEP_EVERY_MS) {
-            refused++;
-            return closing(new Response("too many connections from this address", { status: 429, headers: { "retry-after": "1" } }));
-          }
-          closeIdle(at);
-          keepAlives.admit(client, connection, at);
+        if (!keepAlives.admit(client, connection, now())) {
+          return makeRoom(client, connection).then((admitted) => (admitted ? handler(request, server) : tooMany()));
         }
       }
     }
@@ -96,6 +120,12 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
     /** Wraps a handler (a Bun route's or Elysia's fetch) in the guard. */
     wrap: (handler: Handler) => (request: Request, server: Server<unknown>) => guard(request, server, handler),
     keepAlives,
+    /** Newcomers waiting for room, all clients together. */
+    get waiting() {
+      let count = 0;
+      for (const n of waiting.values()) count += n;
+      return count;
+    },
     watch,
     get underPressure() {
       return pressure;

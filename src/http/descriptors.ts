@@ -2,15 +2,17 @@
 // LimitNOFILE=), from /proc: Linux only; elsewhere there is no reading and no pressure.
 import { readdirSync, readFileSync } from "node:fs";
 
-/** The soft limit on open files, or undefined where /proc cannot tell. */
-export function descriptorLimit(): number | undefined {
+/** The soft limit on open files; undefined where /proc cannot tell, null while no descriptor is left to read it with. */
+export function descriptorLimit(): number | undefined | null {
   try {
     const soft = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1];
     return soft === undefined ? undefined : Number(soft);
-  } catch {
-    return undefined;
+  } catch (error) {
+    return outOfDescriptors(error) ? null : undefined;
   }
 }
+
+const outOfDescriptors = (error: unknown) => ["EMFILE", "ENFILE"].includes((error as NodeJS.ErrnoException).code ?? "");
 
 /**
  * Open descriptors, or undefined. When there is none left to read /proc with, the limit is
@@ -25,7 +27,6 @@ export function openDescriptors(atLeast = 0): number | undefined {
     if (table < atLeast) return 0;
     return readdirSync("/proc/self/fd").length - 1; // less the listing's own descriptor
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === "EMFILE" || code === "ENFILE" ? Infinity : undefined;
+    return outOfDescriptors(error) ? Infinity : undefined;
   }
 }

@@ -30,7 +30,8 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
   const { log, trustProxy } = options;
   const hosts = new Set(options.hosts.map(hostName));
   const keepAlives = new KeepAlives({ maxPerClient: options.maxConnectionsPerClient, idleMs: (HTTP_IDLE_TIMEOUT_S + 1) * 1000 });
-  const limit = descriptorLimit();
+  // Read by the first watch, not at start-up (every millisecond of start-up is measured).
+  let limit: number | undefined | null = null;
   let pressure = false;
   let sweptAt = -Infinity;
   let refused = 0;
@@ -48,8 +49,10 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
     if (refused) log.warn("HTTP connections refused: too many from one address", { refused });
     refused = 0;
     keepAlives.sweep(at);
-    const open = limit === undefined ? undefined : openDescriptors(limit * PRESSURE);
-    if (open === undefined || limit === undefined) return;
+    if (limit === null) limit = descriptorLimit();
+    if (limit === undefined || limit === null) return;
+    const open = openDescriptors(limit * PRESSURE);
+    if (open === undefined) return;
     const high = open >= limit * PRESSURE;
     if (high !== pressure) {
       pressure = high;

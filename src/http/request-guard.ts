@@ -50,10 +50,11 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
     refused = 0;
     keepAlives.sweep(at);
     if (limit === null) limit = descriptorLimit();
-    if (limit === undefined || limit === null) return;
-    const open = openDescriptors(limit * PRESSURE);
+    if (limit === undefined) return;
+    // No descriptor left even to read the limit with: that is the limit.
+    const open = limit === null ? Infinity : openDescriptors(limit * PRESSURE);
     if (open === undefined) return;
-    const high = open >= limit * PRESSURE;
+    const high = open >= (limit ?? 0) * PRESSURE;
     if (high !== pressure) {
       pressure = high;
       if (high) log.warn("file descriptors near the limit: closing idle HTTP connections, keep-alive off", { open: Number.isFinite(open) ? open : "all", limit });

@@ -34,7 +34,11 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
   let limit: number | undefined | null = null;
   let pressure = false;
   let sweptAt = -Infinity;
-  let refused = 0;
+  /** Refused since the last watch, for one log line a second: per client, and misdirected requests. */
+  const refused = new Map<string, number>();
+  let misdirected = 0;
+  /** Newcomers over their client's cap waiting for the next sweep, per client. */
+  const waiting = new Map<string, number>();
 
   /** Closes every idle keep-alive connection: after it only requests in flight hold one. */
   function closeIdle(at: number) {
@@ -46,8 +50,13 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
   /** Once a second: the descriptor count, and the log of what was refused meanwhile. */
   function watch() {
     const at = now();
-    if (refused) log.warn("HTTP connections refused: too many from one address", { refused });
-    refused = 0;
+    if (refused.size) {
+      const clients = Object.fromEntries([...refused].sort((a, b) => b[1] - a[1]).slice(0, 10));
+      log.warn("HTTP connections refused: too many from one address", { refused: [...refused.values()].reduce((a, b) => a + b), clients });
+    }
+    if (misdirected) log.warn("requests refused: Host not in the host list", { refused: misdirected });
+    refused.clear();
+    misdirected = 0;
     keepAlives.sweep(at);
     if (limit === null) limit = descriptorLimit();
     if (limit === undefined) return;
@@ -62,9 +71,6 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
     }
     if (pressure) closeIdle(at);
   }
-
-  /** Newcomers over their client's cap waiting for the next sweep, per client. */
-  const waiting = new Map<string, number>();
 
   /**
    * Room for a client's new connection over its cap. The count may include connections the
@@ -90,13 +96,14 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
     return keepAlives.admit(client, connection, now());
   }
 
-  function tooMany() {
-    refused++;
+  function tooMany(client: string) {
+    refused.set(client, (refused.get(client) ?? 0) + 1);
     return closing(new Response("too many connections from this address", { status: 429, headers: { "retry-after": "1" } }));
   }
 
   function guard(request: Request, server: Server<unknown>, handler: Handler) {
     if (!hostAllowed(request, hosts)) {
+      misdirected++;
       return new Response("misdirected request: this server does not answer for that host name", { status: 421 });
     }
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
@@ -111,7 +118,7 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
         const client = clientKey(trustProxy ? clientAddress(request, server, true) : peer.address);
         const connection = `${peer.address}|${peer.port}`;
         if (!keepAlives.admit(client, connection, now())) {
-          return makeRoom(client, connection).then((admitted) => (admitted ? handler(request, server) : tooMany()));
+          return makeRoom(client, connection).then((admitted) => (admitted ? handler(request, server) : tooMany(client)));
         }
       }
     }
@@ -131,9 +138,6 @@ export function requestGuard(options: RequestGuardOptions, serverOf: () => Serve
       return count;
     },
     watch,
-    get underPressure() {
-      return pressure;
-    },
   };
 }
 

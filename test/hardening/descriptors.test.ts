@@ -31,6 +31,9 @@ test("binary, ulimit -n 512: survives 600 held HTTP connections, serves again wh
   expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
   expect(answers.filter((a) => a.status === 429).every((a) => a.headers.connection === "close")).toBe(true);
   await until(() => openDescriptors(pid) < LIMIT / 2, 5000, "the refused connections to be closed");
+  await until(() => server.lines.some((l) => l.includes("HTTP connections refused")), 3000, "the log line");
+  const logged = server.lines.map((l) => JSON.parse(l)).find((e) => e.event.startsWith("HTTP connections refused"));
+  expect(logged).toMatchObject({ level: "warn", clients: { "127.0.0.1": expect.any(Number) } });
   expect(server.proc.exitCode).toBeNull();
   // Another client is served while they are held (127.0.0.2: another address on loopback).
   const bystander = await HttpConnection.open(port, { from: "127.0.0.2" });

@@ -3,7 +3,7 @@
 import { expect, test } from "bun:test";
 import { startBinary } from "../helpers";
 import { HttpConnection } from "./http-raw";
-import { RawClient } from "./raw";
+import { RawClient, until } from "./raw";
 
 const ROUTES = ["/", "/health", "/rooms", "/rooms/lobby/messages", "/metrics", "/openapi", "/no-such-route"];
 
@@ -50,6 +50,7 @@ test("binary: with CHAT_HOSTS an unlisted Host gets 421 on every route and no up
   }
   const asset = (await get(port, "/", "localhost")).body.match(/\/chunk-[\w-]+\.js/)![0];
   expect((await get(port, asset, "evil.example")).status).toBe(421);
+  await until(() => server.lines.some((l) => l.includes("Host not in the host list")), 3000, "the log line");
 });
 
 test("binary: without CHAT_HOSTS any Host is answered", async () => {

@@ -6,7 +6,7 @@ import page from "../../public/index.html";
 import { localFanout } from "../bus/local";
 import { silentLogger, type Logger } from "../log";
 import { isRoomName, LIMITS } from "../protocol/limits";
-import { MessagesPage, MessagesQuery, RoomList } from "../protocol/rest";
+import { MessagesPage, MessagesQuery, RoomList, RoomsQuery } from "../protocol/rest";
 import { Hub, Session } from "../rooms/hub";
 import type { MessageStore } from "../rooms/ports";
 import type { PresenceOptions } from "../rooms/presence";
@@ -142,7 +142,18 @@ export function createApp(options: AppOptions) {
       return metrics.text();
     })
     .get("/health", health) // declared for the docs, Eden and app.handle(); served by the route above
-    .get("/rooms", async () => ({ rooms: await hub.summaries() }), { response: RoomList })
+    .get(
+      "/rooms",
+      ({ query }) => {
+        const { after, limit = LIMITS.roomsPageDefault } = RoomsQuery.parse(query);
+        return hub.summaries({ after, limit: Math.min(limit, LIMITS.roomsPageMax) });
+      },
+      {
+        query: RoomsQuery,
+        response: { 200: RoomList, 400: z.string() },
+        error: ({ code, status }) => (code === "VALIDATION" ? status(400, "limit is a whole number > 0; after is the `next` of an earlier page") : undefined),
+      },
+    )
     .get(
       "/rooms/:room/messages",
       async ({ params, query, status }) => {

@@ -11,10 +11,15 @@ export const LIMITS = {
   pageMax: 200,
   /** `joined`/`left` carry the whole `online` list only while the room has at most this many names. */
   onlineListed: 50,
+  /** Default and maximum page sizes of GET /rooms. */
+  roomsPageDefault: 100,
+  roomsPageMax: 1000,
 } as const;
 
 export const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export const isRoomName = (room: string) => ROOM_NAME.test(room);
+/** A GET /rooms cursor (`next`, passed back as `after`): opaque to clients. */
+export const ROOM_CURSOR = /^(?:~[A-Za-z0-9_.-]{1,64}|[1-9][0-9]{0,15})$/;
 
 // C0/C1 controls, zero-width characters and bidirectional overrides/isolates: invisible or
 // text-reordering characters let one name impersonate another.

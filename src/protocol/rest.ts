@@ -1,7 +1,7 @@
 // A stored message and the REST bodies as zod schemas (part of the contract; frames.ts re-exports
 // them). Apart from the frames: the server builds these at start-up for its routes, and the
 // frames only when the first frame arrives.
-import { LIMITS, ROOM_NAME } from "./limits";
+import { LIMITS, ROOM_CURSOR, ROOM_NAME } from "./limits";
 import { z } from "./zod";
 
 const RoomName = z.string().check(z.regex(ROOM_NAME));
@@ -24,5 +24,12 @@ export const MessagesQuery = z.object({
 });
 export const MessagesPage = z.object({ messages: z.array(Message) });
 export const RoomSummary = z.object({ room: z.string(), online: z.int(), lastMessageAt: z.nullable(z.number()) });
-export const RoomList = z.object({ rooms: z.array(RoomSummary) });
+export const RoomsQuery = z.object({
+  after: z.optional(z.string().check(z.regex(ROOM_CURSOR))).check(z.describe("the `next` of the page before: the list goes on from there")),
+  limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1))).check(z.describe(`page size: default ${LIMITS.roomsPageDefault}, at most ${LIMITS.roomsPageMax} (larger is capped)`)),
+});
+export const RoomList = z.object({
+  rooms: z.array(RoomSummary).check(z.describe("rooms with people online but no message yet, then rooms by their latest message, most recent first")),
+  next: z.optional(z.string()).check(z.describe("present when more rooms follow: pass it as `after`")),
+});
 export type RoomSummary = z.infer<typeof RoomSummary>;

@@ -1,11 +1,12 @@
 // The room logic of the contract: join, history, presence, messages, leave. It speaks frames
 // (as JSON strings) to Peers and stores through a MessageStore; it imports no I/O library.
-import type { JoinFrame, Message, RoomSummary, SendFrame } from "../protocol/frames";
+import type { JoinFrame, Message, SendFrame } from "../protocol/frames";
 import { CLOSE, normalizeName, type ErrorCode } from "../protocol/limits";
 import { LiveRoom } from "./live-room";
 import type { Appended, Draft, Fanout, MessageStore, Peer } from "./ports";
 import { Presence, PRESENCE_DEFAULTS, type PresenceOptions, type Timers } from "./presence";
 import type { RateLimiter } from "./rate-limit";
+import { parseRoomCursor, roomPage, SortedNames, type RoomPage } from "./room-list";
 
 const OPEN = 1;
 
@@ -68,6 +69,8 @@ type Outgoing = { draft: Draft; peer: AbusablePeer };
 
 export class Hub {
   private readonly live = new Map<string, LiveRoom>();
+  /** Live rooms that have no stored message: GET /rooms lists them first. */
+  private readonly unwritten = new SortedNames();
   private readonly now: () => number;
   private readonly presenceOptions: PresenceOptions;
 
@@ -216,7 +219,11 @@ export class Hub {
     const text = JSON.stringify({ type: "message", ...message });
     if (fresh) {
       this.options.events?.stored?.();
-      this.live.get(message.room)?.remember(message);
+      const room = this.live.get(message.room);
+      if (room) {
+        if (!room.recent.length) this.unwritten.delete(room.name);
+        room.remember(message);
+      }
       this.publish(message.room, text, peer);
     }
     if (peer.readyState !== OPEN) return;
@@ -243,22 +250,21 @@ export class Hub {
     this.options.fanout.publish(roomName, text, from);
   }
 
-  /** Live rooms and stored ones, with who is online. */
-  async summaries(): Promise<RoomSummary[]> {
-    const stored = await this.options.store.rooms();
-    const byName = new Map<string, RoomSummary>();
-    for (const { room, lastMessageAt } of stored) byName.set(room, { room, online: 0, lastMessageAt });
-    for (const room of this.live.values()) {
-      const known = byName.get(room.name);
-      const lastMessageAt = room.recent.at(-1)?.timestamp ?? known?.lastMessageAt ?? null;
-      byName.set(room.name, { room: room.name, online: room.onlineCount, lastMessageAt });
-    }
-    return [...byName.values()].sort((a, b) => (b.lastMessageAt ?? Infinity) - (a.lastMessageAt ?? Infinity) || a.room.localeCompare(b.room));
+  /**
+   * A page of rooms with who is online: live rooms without messages first, then stored rooms,
+   * most recent first (see room-list.ts). `after` is the `next` of the page before (an unknown
+   * one starts from the top). Costs `limit` rows, however many rooms there are.
+   */
+  summaries({ after, limit }: { after?: string; limit: number }): Promise<RoomPage> {
+    return roomPage(this.options.store, this.unwritten, (room) => this.live.get(room)?.onlineCount ?? 0, parseRoomCursor(after), limit);
   }
 
   /** Retention: forget cached messages older than the cutoff, then prune the store. */
   async prune(olderThan: number): Promise<number> {
-    for (const room of this.live.values()) room.forget(olderThan);
+    for (const room of this.live.values()) {
+      room.forget(olderThan);
+      if (!room.recent.length) this.unwritten.add(room.name); // all its messages go now
+    }
     return this.options.store.prune(olderThan);
   }
 
@@ -269,13 +275,19 @@ export class Hub {
   private acquire(name: string): LiveRoom {
     let room = this.live.get(name);
     if (!room) {
-      const created = new LiveRoom(name, this.options.historyLimit);
+      // At least one message kept, so that `recent` tells whether the room has any.
+      const created = new LiveRoom(name, Math.max(1, this.options.historyLimit));
       created.presence = new Presence(created, this.options.fanout, this.now, this.options.timers ?? globalTimers, this.presenceOptions);
       room = created;
       this.live.set(name, created);
       // At least one message even with historyLimit 0: the newest one sets the room's clock.
       created.loaded = this.options.store.page(name, { limit: Math.max(1, this.options.historyLimit) }).then(
-        (latest) => created.seed(latest),
+        (latest) => {
+          created.seed(latest);
+          if (this.live.get(name) !== created) return;
+          if (created.recent.length) this.unwritten.delete(name);
+          else this.unwritten.add(name);
+        },
         (error) => {
           if (this.live.get(name) === created) this.live.delete(name); // the next join tries again
           throw error;
@@ -290,7 +302,10 @@ export class Hub {
   private release(room: LiveRoom): boolean {
     if (--room.refs > 0) return false;
     room.presence.dispose();
-    if (this.live.get(room.name) === room) this.live.delete(room.name);
+    if (this.live.get(room.name) === room) {
+      this.live.delete(room.name);
+      if (!room.recent.length) this.unwritten.delete(room.name);
+    }
     return true;
   }
 

@@ -25,6 +25,19 @@ export interface PageQuery {
   limit: number;
 }
 
+export interface RoomsQuery {
+  /** Only rooms whose newest message's id is below this: the `lastId` ending the page before. */
+  before?: number;
+  limit: number;
+}
+
+export interface StoredRoom {
+  room: string;
+  /** The id of the room's newest message: its place in the list. */
+  lastId: number;
+  lastMessageAt: number;
+}
+
 export interface MessageStore {
   /**
    * Stores the drafts in one transaction, in order; resolves once it is durably committed, with
@@ -34,8 +47,13 @@ export interface MessageStore {
   append(drafts: Draft[]): Promise<Appended[]>;
   /** Oldest first. Without `after`: the latest `limit` (before `before`); with it: the first `limit` after it. */
   page(room: string, query: PageQuery): Promise<Message[]>;
-  /** Every room that has messages, with its newest message's timestamp. */
-  rooms(): Promise<{ room: string; lastMessageAt: number }[]>;
+  /**
+   * Rooms that have messages, most recent first (by their newest message): the first `limit`,
+   * or, with `before`, the first `limit` whose `lastId` is below it (the last row's `lastId`
+   * pages on). Its cost grows with `limit` only, never with the number of rooms or messages,
+   * so it may run on the event loop. A room that gets a message moves to the front.
+   */
+  rooms(query: RoomsQuery): Promise<StoredRoom[]>;
   /** Deletes messages older than the cutoff (ms since epoch), a little at a time; returns how many. */
   prune(olderThan: number): Promise<number>;
   /** Commits what is pending, then closes. */

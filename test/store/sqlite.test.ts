@@ -314,13 +314,12 @@ describe("reading", () => {
     expect(await store.page("none", { limit: 3 })).toEqual([]);
   });
 
-  test("rooms: each room with messages and its newest timestamp", async () => {
+  test("rooms: each room with messages and its newest timestamp, most recent first", async () => {
     const store = open();
-    await store.append([draft("a", { room: "x", timestamp: 5 }), draft("b", { room: "y", timestamp: 9 }), draft("c", { room: "x", timestamp: 7 })]);
-    const rooms = (await store.rooms()).sort((p, q) => p.room.localeCompare(q.room));
-    expect(rooms).toEqual([
-      { room: "x", lastMessageAt: 7 },
-      { room: "y", lastMessageAt: 9 },
+    const [, b, c] = await store.append([draft("a", { room: "x", timestamp: 5 }), draft("b", { room: "y", timestamp: 9 }), draft("c", { room: "x", timestamp: 9 })]);
+    expect(await store.rooms({ limit: 10 })).toEqual([
+      { room: "x", lastId: c!.message.id, lastMessageAt: 9 },
+      { room: "y", lastId: b!.message.id, lastMessageAt: 9 },
     ]);
   });
 

@@ -3,23 +3,22 @@
 // messages of one event-loop turn into it) and resolves only after the commit. Reads and
 // migrations run here, on a connection of their own: WAL lets them run beside the writer.
 import { Database } from "bun:sqlite";
-import { existsSync, writeFileSync } from "node:fs";
-import { and, asc, desc, eq, gt, inArray, lt, lte, max, sql } from "drizzle-orm";
+import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
+import { and, asc, desc, eq, gt, lt, lte, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
-import type { Appended, MessageStore, PageQuery } from "../../rooms/ports";
+import type { Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import type { RecentClientIdsOptions } from "../recent-client-ids";
 import { embeddedMigrations, emptyDatabase } from "./migrations" with { type: "macro" };
-import { messages } from "./schema";
+import { messages, rooms } from "./schema";
 import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterReply, type WriterRequest, type WriterSql } from "./wire";
+import { writerSql } from "./writer-sql" with { type: "macro" };
 
 const MIGRATIONS = embeddedMigrations();
 const EMPTY_DATABASE = emptyDatabase();
-const PRUNE_CHUNK = 1000;
-/** Rows per INSERT statement: one statement per 32 rows costs ~20% less per row than one each. */
-const ROWS_PER_INSERT = 32;
+const WRITER_SQL: WriterSql = writerSql();
 /** The last id AUTOINCREMENT gave (null on an empty database). */
-const LAST_ID = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";
+const LAST_ID = WRITER_SQL.lastId;
 const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp };
 // From source, the worker is beside this file. In the compiled binary every module's
 // import.meta.url is the binary itself, and the worker (an extra entry point of the build, see
@@ -48,39 +47,35 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   // says the last migration is applied already.
   if (!created && !migrated(client)) migrate(db);
 
-  // Built when the writer starts (the first write), not at start-up: the builders cost ~4 ms.
-  // Drizzle writes the one-row INSERT; the n-row ones repeat its VALUES tuple (building 32
-  // multi-row statements through Drizzle took another ~10 ms).
-  const writerSql = (): WriterSql => {
-    const insertOne = db.insert(messages).values({ id: 0, room: "", name: "", message: "", timestamp: 0, clientId: null }).toSQL().sql;
-    const [intoColumns, tuple] = insertOne.split(" values ") as [string, string];
-    return {
-      inserts: Array.from({ length: ROWS_PER_INSERT + 1 }, (_, rows) => (rows === 0 ? "" : `${intoColumns} values ${Array(rows).fill(tuple).join(", ")}`)),
-      lastId: LAST_ID,
-      byId: db.select(columns).from(messages).where(eq(messages.id, sql.placeholder("id"))).toSQL().sql,
-      newestFirst: db
-        .select({ id: messages.id, room: messages.room, name: messages.name, client_id: messages.clientId, timestamp: messages.timestamp })
-        .from(messages)
-        .orderBy(desc(messages.id))
-        .toSQL().sql,
-      pruneChunk: db
-        .delete(messages)
-        .where(inArray(messages.id, db.select({ id: messages.id }).from(messages).where(lt(messages.timestamp, sql.placeholder("olderThan"))).orderBy(asc(messages.id)).limit(PRUNE_CHUNK)))
-        .toSQL().sql,
-      pruneChunkSize: PRUNE_CHUNK,
-    };
-  };
-  const writer = new WriterThread(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, writerSql);
+  // Started now, not by the first message: a thread started later may find every file
+  // descriptor taken (and Bun then ends the whole process). Posting it costs ~2 ms, the SQL was
+  // written at build time; if it cannot start, the first write tries again.
+  const writer = new WriterThread(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL);
+  writer.start();
   let closed = false;
   // Reads stop at the highest id the writer has handed back. A row it committed whose reply is
   // still on its way has not been delivered yet: a join that read it would get it twice, in its
   // history and then live. Ids are given in order, so one number is the whole boundary.
   let visibleUpTo = (client.query(LAST_ID).get() as { seq: number } | null)?.seq ?? 0;
 
-  const api: MessageStore & { readonly path: string; readonly database: Database; execOnWriter(sql: string): Promise<void> } = {
+  let roomsPage: ReturnType<typeof roomsQuery> | undefined;
+  const roomsQuery = () => ({
+    first: db.select({ room: rooms.room, lastId: rooms.lastId, lastMessageAt: rooms.lastMessageAt }).from(rooms).orderBy(desc(rooms.lastId)).limit(sql.placeholder("limit")).prepare(),
+    before: db
+      .select({ room: rooms.room, lastId: rooms.lastId, lastMessageAt: rooms.lastMessageAt })
+      .from(rooms)
+      .where(lt(rooms.lastId, sql.placeholder("before")))
+      .orderBy(desc(rooms.lastId))
+      .limit(sql.placeholder("limit"))
+      .prepare(),
+  });
+
+  const api: MessageStore & { readonly path: string; readonly database: Database; readonly writer: WriterControl; execOnWriter(sql: string): Promise<void> } = {
     path,
     /** The reading connection, for operations (backups, inspection); not for app queries. */
     database: client,
+    /** The writer thread, for operations and fault-injection tests. */
+    writer,
     /** Runs SQL on the writing connection: operations and fault-injection tests (PRAGMAs). */
     async execOnWriter(statement) {
       await writer.request({ op: "exec", sql: statement });
@@ -121,9 +116,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       return db.select(columns).from(messages).where(where).orderBy(desc(messages.id)).limit(limit).all().reverse();
     },
 
-    async rooms() {
-      const rows = db.select({ room: messages.room, lastMessageAt: max(messages.timestamp) }).from(messages).groupBy(messages.room).all();
-      return rows.map((r) => ({ room: r.room, lastMessageAt: r.lastMessageAt ?? 0 }));
+    async rooms({ before, limit }: RoomsQuery): Promise<StoredRoom[]> {
+      // A range of the rooms_last_id index, newest first: it reads `limit` rows, however big the database.
+      roomsPage ??= roomsQuery();
+      return before === undefined ? roomsPage.first.all({ limit }) : roomsPage.before.all({ before, limit });
     },
 
     async prune(olderThan) {
@@ -145,11 +141,26 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
 type WithoutSeq<R> = R extends unknown ? Omit<R, "seq"> : never;
 type Request = WithoutSeq<WriterRequest>;
 
+export interface WriterControl {
+  /** Whether the writer thread is running (or starting). */
+  readonly running: boolean;
+  /** Ends the thread at once, as a crash would: what it was doing is refused; the next write starts another. */
+  kill(): void;
+}
+
 /**
- * The writer worker as promises: started by the first write (a server that only serves idle
- * sockets never pays its ~5 MiB; the first message waits ~10 ms for it), restarted if it dies.
+ * Descriptors a new writer needs: ~3 for the thread (its event loop, its code) and 3 for its
+ * connection (the database, its WAL and shared memory), with room to spare.
  */
-class WriterThread {
+const WRITER_DESCRIPTORS = 12;
+
+/**
+ * The writer worker as promises: started with the store, started again by the next request if
+ * it dies or cannot open the database. A start never risks the process: with too few file
+ * descriptors free, Bun ends the whole process instead of failing `new Worker`, so the start
+ * checks for them first and refuses the request instead.
+ */
+class WriterThread implements WriterControl {
   private worker?: Worker;
   private seq = 0;
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
@@ -157,11 +168,30 @@ class WriterThread {
   constructor(
     private readonly path: string,
     private readonly clientIds: RecentClientIdsOptions,
-    private readonly sql: () => WriterSql,
+    private readonly sql: WriterSql,
   ) {}
 
+  get running() {
+    return this.worker !== undefined;
+  }
+
+  /** Starts the thread unless it runs; false (and the next request tries again) if it could not. */
+  start(): boolean {
+    try {
+      this.worker ??= this.spawn();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   request(request: Request): Promise<unknown> {
-    const worker = (this.worker ??= this.start());
+    let worker: Worker;
+    try {
+      worker = this.worker ??= this.spawn();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
@@ -169,7 +199,12 @@ class WriterThread {
     });
   }
 
-  private start(): Worker {
+  kill() {
+    if (this.worker) this.lost(this.worker, new Error("store writer killed"));
+  }
+
+  private spawn(): Worker {
+    if (!descriptorsFree(WRITER_DESCRIPTORS)) throw new Error("store writer cannot start: no file descriptors left (raise `ulimit -n`)");
     const worker = new Worker(WRITER.href);
     // Kept ref()ed, so that a pending reply keeps the process alive; close() ends it.
     worker.onmessage = ({ data }: MessageEvent<WriterReply>) => {
@@ -179,26 +214,47 @@ class WriterThread {
       if ("error" in data) pending.reject(new Error(data.error));
       else pending.resolve(data.value);
     };
-    worker.onerror = (event) => {
-      // Whatever it was doing is lost (its transaction rolled back); the next request starts another.
-      if (this.worker === worker) this.worker = undefined;
-      worker.terminate();
-      const error = new Error(`store writer failed: ${event.message}`);
-      for (const { reject } of this.pending.values()) reject(error);
-      this.pending.clear();
-    };
-    // Posted first, so it is handled first: requests queue behind it. Nothing waits for its
-    // reply; if it fails, the writer refuses every later request with the reason.
-    worker.postMessage({ op: "open", seq: ++this.seq, path: this.path, clientIds: this.clientIds, sql: this.sql() } satisfies WriterRequest);
+    // Whatever it was doing is lost (its transaction rolled back); the next request starts another.
+    worker.onerror = (event) => this.lost(worker, new Error(`store writer failed: ${event.message}`));
+    worker.addEventListener("close", () => this.lost(worker, new Error("store writer stopped")));
+    // Posted first, so it is handled first: requests queue behind it. If it fails (the worker
+    // then refuses what was queued behind it), this worker is dropped for a new one.
+    const seq = ++this.seq;
+    this.pending.set(seq, { resolve: () => {}, reject: (error) => this.lost(worker, error) });
+    worker.postMessage({ op: "open", seq, path: this.path, clientIds: this.clientIds, sql: this.sql } satisfies WriterRequest);
     return worker;
+  }
+
+  /** Drops a worker that failed: every request still waiting on it is refused. */
+  private lost(worker: Worker, error: Error) {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    worker.terminate();
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const { reject } of pending) reject(error);
   }
 
   async stop() {
     const worker = this.worker;
     if (!worker) return;
     await this.request({ op: "close" }).catch(() => {});
-    this.worker = undefined;
+    if (this.worker === worker) this.worker = undefined;
     worker.terminate();
+  }
+}
+
+/** Whether `count` more file descriptors can be opened now (opened and closed again to find out). */
+function descriptorsFree(count: number): boolean {
+  const opened: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) opened.push(openSync("/dev/null", "r"));
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code !== "EMFILE" && code !== "ENFILE"; // no /dev/null (a bare chroot): cannot tell, try
+  } finally {
+    for (const fd of opened) closeSync(fd);
   }
 }
 

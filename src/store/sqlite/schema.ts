@@ -1,4 +1,4 @@
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const messages = sqliteTable(
   "messages",
@@ -16,4 +16,22 @@ export const messages = sqliteTable(
     clientId: text("client_id"),
   },
   (t) => [index("messages_room_id").on(t.room, t.id)],
+);
+
+/**
+ * One row per room that has messages, kept by the writer in the transaction that stores or
+ * prunes them: GET /rooms pages through it by index instead of grouping every message.
+ */
+export const rooms = sqliteTable(
+  "rooms",
+  {
+    room: text("room").primaryKey(),
+    // The id of the room's newest message: the list's order (most recent first) and its
+    // cursor. Ids are unique across rooms, so the order is total without a tie-breaker.
+    lastId: integer("last_id").notNull(),
+    lastMessageAt: integer("last_message_at").notNull(),
+    // Retention deletes the row when this reaches 0.
+    messages: integer("messages").notNull(),
+  },
+  (t) => [uniqueIndex("rooms_last_id").on(t.lastId)],
 );

@@ -32,7 +32,13 @@ export interface WriterSql {
   byId: string;
   /** Newest first: id, room, name, client_id, timestamp (to refill the clientId memory). */
   newestFirst: string;
-  /** Deletes the oldest messages older than ?, at most ? of them. */
+  /** Upserts a room's row after a batch (room, lastId, lastMessageAt, messages added). */
+  roomStored: string;
+  /** Deletes the oldest messages older than ?, at most ? of them, returning each one's room. */
   pruneChunk: string;
   pruneChunkSize: number;
+  /** Takes ? deleted messages off room ?'s count. */
+  roomPruned: string;
+  /** Deletes room ?'s row if it has no message left. */
+  roomEmptied: string;
 }

@@ -59,7 +59,10 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
   const rowsPerInsert = sql.inserts.length - 1;
   const lastId = client.prepare<{ seq: number }, []>(sql.lastId);
   const byId = client.prepare<Message, [number]>(sql.byId);
-  const pruneChunk = client.prepare<unknown, [number, number]>(sql.pruneChunk);
+  const roomStored = client.prepare<unknown, [string, number, number, number]>(sql.roomStored);
+  const pruneChunk = client.prepare<{ room: string }, [number, number]>(sql.pruneChunk);
+  const roomPruned = client.prepare<unknown, [number, string]>(sql.roomPruned);
+  const roomEmptied = client.prepare<unknown, [string]>(sql.roomEmptied);
 
   const clientIds = new RecentClientIds(window);
   remember(client, sql.newestFirst, clientIds, window);
@@ -72,6 +75,8 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
     const params: (string | number | null)[] = []; // ROW_PARAMS per new row, in column order
     // clientId -> the last new draft of this batch with it: a retry can follow in the same batch.
     let batchClientIds: Map<string, number> | undefined;
+    // The rooms table's upkeep: one upsert per room of the batch, not one per row.
+    const roomsOfBatch = new Map<string, RoomUpkeep>();
     for (let i = 0, at = 0; i < count; i++, at += DRAFT_FIELDS) {
       const room = drafts[at] as string;
       const name = drafts[at + 1] as string;
@@ -88,12 +93,30 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
       const id = next++;
       params.push(id, room, name, drafts[at + 2] as string, timestamp, clientId);
       results[i] = id;
+      const upkeep = roomsOfBatch.get(room);
+      if (upkeep) {
+        upkeep.lastId = id;
+        upkeep.lastMessageAt = timestamp;
+        upkeep.added++;
+      } else roomsOfBatch.set(room, { lastId: id, lastMessageAt: timestamp, added: 1 });
     }
     for (let at = 0; at < params.length; at += rowsPerInsert * ROW_PARAMS) {
       const chunk = params.slice(at, at + rowsPerInsert * ROW_PARAMS);
       insertOf(chunk.length / ROW_PARAMS).run(chunk as never);
     }
+    for (const [room, { lastId, lastMessageAt, added }] of roomsOfBatch) roomStored.run(room, lastId, lastMessageAt, added);
     return results;
+  });
+  /** One chunk of retention: the oldest messages before the cutoff and their rooms' counts, together. */
+  const pruneOneChunk = client.transaction((olderThan: number, limit: number): number => {
+    const deleted = pruneChunk.all(olderThan, limit);
+    const perRoom = new Map<string, number>();
+    for (const { room } of deleted) perRoom.set(room, (perRoom.get(room) ?? 0) + 1);
+    for (const [room, count] of perRoom) {
+      roomPruned.run(count, room);
+      roomEmptied.run(room);
+    }
+    return deleted.length;
   });
   /** A remembered id's message, unless retention deleted it meanwhile (then the retry is new). */
   const stored = (id: number | undefined) => (id === undefined ? undefined : (byId.get(id) ?? undefined));
@@ -113,7 +136,7 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
     async prune(olderThan: number): Promise<number> {
       let total = 0;
       for (;;) {
-        const { changes } = pruneChunk.run(olderThan, sql.pruneChunkSize);
+        const changes = pruneOneChunk.immediate(olderThan, sql.pruneChunkSize);
         total += changes;
         if (changes < sql.pruneChunkSize) return total;
         await new Promise((resolve) => setImmediate(resolve)); // let appends through between chunks
@@ -121,6 +144,8 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
     },
   };
 }
+
+type RoomUpkeep = { lastId: number; lastMessageAt: number; added: number };
 
 /**
  * The message a draft repeats within its own batch (same room, name and clientId as a new draft

@@ -1,0 +1,157 @@
+// The rooms table (what GET /rooms reads): kept by the writer in the transaction of each batch and
+// of each retention chunk, backfilled when an older database is upgraded, read by index.
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { desc, lt } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/bun-sqlite";
+import type { Draft } from "../../src/rooms/ports";
+import { openSqliteStore } from "../../src/store/sqlite";
+import { rooms } from "../../src/store/sqlite/schema";
+import { defer, tempDir } from "../helpers";
+
+const MIGRATIONS_DIR = join(import.meta.dir, "..", "..", "drizzle", "sqlite");
+const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, "meta", "_journal.json"), "utf8")) as { entries: { tag: string; when: number }[] };
+
+function open(path = join(tempDir(), "chat.db")) {
+  const store = openSqliteStore(path);
+  defer(() => store.close());
+  return Object.assign(store, { file: path });
+}
+
+function peek(path: string) {
+  const db = new Database(path);
+  defer(() => db.close());
+  return db;
+}
+
+const draft = (room: string, message: string, extra: Partial<Draft> = {}): Draft => ({ room, name: "ada", message, timestamp: 1000, ...extra });
+
+/** The rooms table as it is, and as it should be (computed from every message). */
+function tableAndTruth(path: string) {
+  const db = peek(path);
+  return {
+    table: db.query("SELECT room, last_id, last_message_at, messages FROM rooms ORDER BY room").all(),
+    truth: db.query("SELECT room, max(id) AS last_id, max(timestamp) AS last_message_at, count(*) AS messages FROM messages GROUP BY room ORDER BY room").all(),
+  };
+}
+
+/** A database with only the migrations before the rooms table (what the previous release made). */
+function previousReleaseDatabase(path: string) {
+  const db = new Database(path, { create: true });
+  db.exec(`CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
+  for (const entry of journal.entries.filter((e) => e.tag < "0003")) {
+    const text = readFileSync(join(MIGRATIONS_DIR, `${entry.tag}.sql`), "utf8");
+    for (const statement of text.split("--> statement-breakpoint")) db.exec(statement);
+    db.query(`INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)`).run(createHash("sha256").update(text).digest("hex"), entry.when);
+  }
+  return db;
+}
+
+describe("upkeep", () => {
+  test("each batch updates its rooms' rows: newest id and time, count", async () => {
+    const store = open();
+    await store.append([draft("a", "1", { timestamp: 10 }), draft("b", "2", { timestamp: 11 }), draft("a", "3", { timestamp: 12 })]);
+    await store.append([draft("c", "4", { timestamp: 20 })]);
+    await store.append(Array.from({ length: 100 }, (_, i) => draft(i % 2 ? "a" : "b", `x${i}`, { timestamp: 30 + i })));
+    const { table, truth } = tableAndTruth(store.file);
+    expect(table).toEqual(truth);
+    expect(table).toHaveLength(3);
+  });
+
+  test("retries of a clientId (in one batch, in the next, after a reopen) are counted once", async () => {
+    const path = join(tempDir(), "chat.db");
+    const first = openSqliteStore(path);
+    await first.append([draft("r", "hi", { clientId: "k" }), draft("r", "hi", { clientId: "k" })]);
+    await first.append([draft("r", "hi", { clientId: "k" })]);
+    await first.close();
+    const store = open(path);
+    const [retry] = await store.append([draft("r", "hi", { clientId: "k" })]);
+    expect(retry!.fresh).toBe(false);
+    expect(peek(path).query("SELECT room, messages FROM rooms").all()).toEqual([{ room: "r", messages: 1 }]);
+  });
+
+  test("a batch that rolls back leaves the rooms table as it was", async () => {
+    const store = open();
+    await store.append([draft("a", "before")]);
+    const admin = peek(store.file);
+    admin.exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.message = 'boom' BEGIN SELECT RAISE(ABORT, 'refused by test'); END;`);
+    const before = admin.query("SELECT * FROM rooms").all();
+    const failed = await store.append([draft("a", "x"), draft("new", "y"), draft("a", "boom")]).then(() => false, () => true);
+    expect(failed).toBe(true);
+    expect(admin.query("SELECT * FROM rooms").all()).toEqual(before);
+  });
+
+  test("retention takes pruned messages off the counts and drops rooms left empty, chunk by chunk", async () => {
+    const store = open();
+    // 2,600 old messages over three rooms (more than two chunks), and newer ones in two of them.
+    await store.append(Array.from({ length: 2600 }, (_, i) => draft(["gone", "kept", "mixed"][i % 3]!, `old${i}`, { timestamp: 100 })));
+    await store.append([draft("kept", "new", { timestamp: 5000 }), draft("mixed", "new", { timestamp: 5000 }), draft("mixed", "newer", { timestamp: 6000 })]);
+    expect(await store.prune(1000)).toBe(2600);
+    const { table, truth } = tableAndTruth(store.file);
+    expect(table).toEqual(truth);
+    expect(table.map((r: any) => [r.room, r.messages])).toEqual([
+      ["kept", 1],
+      ["mixed", 2],
+    ]);
+    expect(await store.prune(10_000)).toBe(3);
+    expect(tableAndTruth(store.file).table).toEqual([]);
+    // and a pruned room comes back with its next message
+    await store.append([draft("gone", "back", { timestamp: 20_000 })]);
+    expect(tableAndTruth(store.file).table).toEqual(tableAndTruth(store.file).truth);
+  });
+});
+
+describe("migration", () => {
+  test("a database of the previous release gets its rooms table filled from its messages", async () => {
+    const path = join(tempDir(), "old.db");
+    const old = previousReleaseDatabase(path);
+    const insert = old.query("INSERT INTO messages (room, name, message, timestamp, client_id) VALUES (?, 'ada', ?, ?, ?)");
+    old.transaction(() => {
+      for (let i = 0; i < 300; i++) insert.run(`room${i % 7}`, `m${i}`, 1000 + i, i % 5 ? null : `c${i}`);
+    })();
+    old.close();
+
+    const store = open(path);
+    const { table, truth } = tableAndTruth(path);
+    expect(table).toHaveLength(7);
+    expect(table).toEqual(truth);
+    expect((await store.rooms({ limit: 2 })).map((r) => r.room)).toEqual(["room5", "room4"]); // ids 300 and 299
+    // the writer goes on counting from there
+    await store.append([draft("room0", "new", { timestamp: 9000 })]);
+    expect(tableAndTruth(path).table).toEqual(tableAndTruth(path).truth);
+  });
+});
+
+describe("reading", () => {
+  test("rooms() pages most recent first: `before` the last row's lastId gives the next page, without gaps or repeats", async () => {
+    const store = open();
+    for (let i = 0; i < 25; i++) await store.append([draft(`r${i}`, "x", { timestamp: 100 + i })]);
+    await store.append([draft("r3", "again", { timestamp: 500 })]); // r3 moves to the front
+    const seen: string[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = await store.rooms({ before, limit: 7 });
+      expect(page.length).toBeLessThanOrEqual(7);
+      if (!page.length) break;
+      seen.push(...page.map((r) => r.room));
+      before = page.at(-1)!.lastId;
+    }
+    const expected = ["r3", ...Array.from({ length: 25 }, (_, i) => `r${24 - i}`).filter((r) => r !== "r3")];
+    expect(seen).toEqual(expected);
+  });
+
+  test("the page query is a range of the rooms_last_id index: no scan, no sort, whatever the table holds", () => {
+    const store = open();
+    const db = drizzle({ client: store.database });
+    const select = db.select({ room: rooms.room, lastId: rooms.lastId, lastMessageAt: rooms.lastMessageAt }).from(rooms);
+    for (const query of [select.orderBy(desc(rooms.lastId)).limit(100), select.where(lt(rooms.lastId, 5)).orderBy(desc(rooms.lastId)).limit(100)]) {
+      const { sql: text, params } = query.toSQL();
+      const plan = (store.database.query(`EXPLAIN QUERY PLAN ${text}`).all(...(params as never[])) as { detail: string }[]).map((p) => p.detail);
+      expect(plan.join("; ")).toMatch(/USING INDEX rooms_last_id/);
+      expect(plan.join("; ")).not.toMatch(/TEMP B-TREE|SCAN messages/);
+    }
+  });
+});

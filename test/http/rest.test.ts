@@ -144,6 +144,123 @@ describe("GET /rooms", () => {
     const server = await startServer();
     expect(await (await fetch(`${server.base}/rooms`)).json()).toEqual({ rooms: [] });
   });
+
+  /** Every page from the first, following `next`; each page's size checked against `limit`. */
+  async function walk(base: string, limit: number) {
+    const pages: { rooms: any[]; next?: string }[] = [];
+    let after: string | undefined;
+    do {
+      const res = await fetch(`${base}/rooms?limit=${limit}${after ? `&after=${after}` : ""}`);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { rooms: any[]; next?: string };
+      expect(page.rooms.length).toBeLessThanOrEqual(limit);
+      pages.push(page);
+      after = page.next;
+      expect(pages.length).toBeLessThan(1000);
+    } while (after);
+    return pages;
+  }
+
+  test("paged: 100 by default, most recent first; `next` leads through every room once, and the last page has none", async () => {
+    const server = await startServer();
+    // 250 rooms, one message each, room i's at time i (one batch of distinct rooms)
+    await server.store.append(Array.from({ length: 250 }, (_, i) => ({ room: `r${i}`, name: "ada", message: "x", timestamp: 1000 + i })));
+    const byRecency = Array.from({ length: 250 }, (_, i) => `r${249 - i}`);
+    const first = (await (await fetch(`${server.base}/rooms`)).json()) as { rooms: any[]; next?: string };
+    expect(first.rooms.map((r) => r.room)).toEqual(byRecency.slice(0, 100));
+    expect(first.rooms[0]).toEqual({ room: "r249", online: 0, lastMessageAt: 1249 });
+    expect(typeof first.next).toBe("string");
+    for (const limit of [1, 7, 100, 250, 1000]) {
+      const pages = await walk(server.base, limit);
+      expect(pages.flatMap((p) => p.rooms.map((r) => r.room))).toEqual(byRecency);
+      expect(pages.at(-1)!.next).toBeUndefined();
+    }
+  });
+
+  test("a room that gets a message moves to the front; a walk in progress lists none twice", async () => {
+    const server = await startServer();
+    await server.store.append(Array.from({ length: 10 }, (_, i) => ({ room: `r${i}`, name: "ada", message: "x", timestamp: 1000 + i })));
+    const first = (await (await fetch(`${server.base}/rooms?limit=4`)).json()) as { rooms: any[]; next: string };
+    expect(first.rooms.map((r) => r.room)).toEqual(["r9", "r8", "r7", "r6"]);
+    const ada = await Client.joined(server.wsUrl("r8"), "ada");
+    await say(ada, "back again");
+    const rest = (await (await fetch(`${server.base}/rooms?limit=100&after=${first.next}`)).json()) as { rooms: any[] };
+    expect(rest.rooms.map((r) => r.room)).toEqual(["r5", "r4", "r3", "r2", "r1", "r0"]);
+    const again = (await (await fetch(`${server.base}/rooms?limit=2`)).json()) as { rooms: any[] };
+    expect(again.rooms.map((r) => [r.room, r.online])).toEqual([
+      ["r8", 1],
+      ["r9", 0],
+    ]);
+  });
+
+  test("at most 1000 a page: a larger limit is capped", async () => {
+    const server = await startServer();
+    await server.store.append(Array.from({ length: 1001 }, (_, i) => ({ room: `r${i}`, name: "ada", message: "x", timestamp: 1000 + i })));
+    const page = (await (await fetch(`${server.base}/rooms?limit=5000`)).json()) as { rooms: any[]; next?: string };
+    expect(page.rooms).toHaveLength(1000);
+    expect(page.next).toBeDefined();
+    const last = (await (await fetch(`${server.base}/rooms?limit=5000&after=${page.next}`)).json()) as { rooms: any[]; next?: string };
+    expect(last).toEqual({ rooms: [{ room: "r0", online: 0, lastMessageAt: 1000 }] });
+  });
+
+  test("rooms with people online and no message yet come first (by name) and page like the rest", async () => {
+    const server = await startServer();
+    await server.store.append([
+      { room: "old", name: "x", message: "x", timestamp: 1000 },
+      { room: "newer", name: "x", message: "x", timestamp: 2000 },
+    ]);
+    for (const room of ["c", "a", "d", "b"]) await Client.joined(server.wsUrl(room), "ada");
+    await Client.joined(server.wsUrl("a"), "bob");
+    await Client.joined(server.wsUrl("old"), "carol");
+    const pages = await walk(server.base, 3);
+    expect(pages.map((p) => p.rooms.map((r) => [r.room, r.online, r.lastMessageAt]))).toEqual([
+      [
+        ["a", 2, null],
+        ["b", 1, null],
+        ["c", 1, null],
+      ],
+      [
+        ["d", 1, null],
+        ["newer", 0, 2000],
+        ["old", 1, 1000],
+      ],
+    ]);
+    // exactly a page of them: the next page goes on with the stored rooms
+    const four = await walk(server.base, 4);
+    expect(four.map((p) => p.rooms.map((r) => r.room))).toEqual([["a", "b", "c", "d"], ["newer", "old"]]);
+  });
+
+  test("a room's first message moves it from the rooms without messages to the front of the stored ones", async () => {
+    const server = await startServer();
+    await server.store.append([{ room: "old", name: "x", message: "x", timestamp: 1000 }]);
+    const ada = await Client.joined(server.wsUrl("fresh"), "ada");
+    expect((await (await fetch(`${server.base}/rooms`)).json()).rooms.map((r: any) => [r.room, r.lastMessageAt])).toEqual([
+      ["fresh", null],
+      ["old", 1000],
+    ]);
+    const m = await say(ada, "first!");
+    expect((await (await fetch(`${server.base}/rooms`)).json()).rooms).toEqual([
+      { room: "fresh", online: 1, lastMessageAt: m.timestamp },
+      { room: "old", online: 0, lastMessageAt: 1000 },
+    ]);
+    ada.close();
+    await ada.waitClose();
+    await Client.joined(server.wsUrl("other"), "bob");
+    const { rooms } = await (await fetch(`${server.base}/rooms`)).json();
+    expect(rooms.map((r: any) => [r.room, r.online])).toEqual([
+      ["other", 1],
+      ["fresh", 0],
+      ["old", 0],
+    ]);
+  });
+
+  for (const query of ["?limit=0", "?limit=-1", "?limit=abc", "?limit=1.5", "?after=abc", "?after=0", "?after=-5", "?after=~", "?after=~a%2Fb", "?after=1.5", "?after=12345678901234567"]) {
+    test(`a bad value (${query}) is 400`, async () => {
+      const server = await startServer();
+      const res = await fetch(`${server.base}/rooms${query}`);
+      expect(res.status).toBe(400);
+    });
+  }
 });
 
 describe("GET /health and GET /", () => {

@@ -8,7 +8,7 @@ const url = "http://localhost:3000";
 
 // Typed REST: paths, parameters and answers come from the server's routes.
 const server = treaty<App>(url);
-const { data: list } = await server.rooms.get();
+const { data: list } = await server.rooms.get({ query: { limit: 50 } }); // `after: list.next` pages on
 for (const { room, online } of list?.rooms ?? []) console.log(room, online);
 const { data: page } = await server.rooms({ room: "lobby" }).messages.get({ query: { limit: 20 } });
 for (const m of page?.messages ?? []) console.log(m.id, m.name, m.message);

@@ -2,8 +2,6 @@
 // of each retention chunk, backfilled when an older database is upgraded, read by index.
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { desc, lt } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
@@ -11,9 +9,7 @@ import type { Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { rooms } from "../../src/store/sqlite/schema";
 import { defer, tempDir } from "../helpers";
-
-const MIGRATIONS_DIR = join(import.meta.dir, "..", "..", "drizzle", "sqlite");
-const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, "meta", "_journal.json"), "utf8")) as { entries: { tag: string; when: number }[] };
+import { previousReleaseDatabase } from "./previous-release";
 
 function open(path = join(tempDir(), "chat.db")) {
   const store = openSqliteStore(path);
@@ -36,18 +32,6 @@ function tableAndTruth(path: string) {
     table: db.query("SELECT room, last_id, last_message_at, messages FROM rooms ORDER BY room").all(),
     truth: db.query("SELECT room, max(id) AS last_id, max(timestamp) AS last_message_at, count(*) AS messages FROM messages GROUP BY room ORDER BY room").all(),
   };
-}
-
-/** A database with only the migrations before the rooms table (what the previous release made). */
-function previousReleaseDatabase(path: string) {
-  const db = new Database(path, { create: true });
-  db.exec(`CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
-  for (const entry of journal.entries.filter((e) => e.tag < "0003")) {
-    const text = readFileSync(join(MIGRATIONS_DIR, `${entry.tag}.sql`), "utf8");
-    for (const statement of text.split("--> statement-breakpoint")) db.exec(statement);
-    db.query(`INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)`).run(createHash("sha256").update(text).digest("hex"), entry.when);
-  }
-  return db;
 }
 
 describe("upkeep", () => {

@@ -45,7 +45,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   const db = drizzle({ client });
   // Drizzle's migrator takes ~4 ms even when it has nothing to do: not run when its own record
   // says the last migration is applied already.
-  if (!created && !migrated(client)) migrate(db);
+  if (!created && !migrated(client)) {
+    migrate(db);
+    // A migration may write much (0003 fills the rooms table from every message): checkpointed
+    // now, at start-up, or the writer's first commits would copy it all back under a checkpoint.
+    client.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
 
   // Started now, not by the first message: a thread started later may find every file
   // descriptor taken (and Bun then ends the whole process). Posting it costs ~2 ms, the SQL was

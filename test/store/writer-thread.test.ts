@@ -19,6 +19,7 @@ function open() {
 
 test("the writer starts with the store, before any write", async () => {
   const store = open();
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the store starts it on its first timer turn
   expect(store.writer.running).toBe(true);
   expect((await store.append([draft("first")]))[0]!.message.id).toBe(1);
 });

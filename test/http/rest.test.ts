@@ -254,6 +254,24 @@ describe("GET /rooms", () => {
     ]);
   });
 
+  test("retention: a room whose every message expired drops from the stored list; with people in it, it stays listed", async () => {
+    let clock = 1_000_000;
+    const server = await startServer({ retentionMs: 60_000, pruneEveryMs: 3_600_000, now: () => clock });
+    const ada = await Client.joined(server.wsUrl("occupied"), "ada");
+    await say(ada, "soon gone");
+    const bob = await Client.joined(server.wsUrl("empty"), "bob");
+    await say(bob, "soon gone too");
+    bob.close();
+    await bob.waitClose();
+    clock += 61_000;
+    await Client.joined(server.wsUrl("later"), "carol").then((carol) => say(carol, "later"));
+    expect(await server.app.decorator.chat.prune()).toBe(2);
+    expect((await (await fetch(`${server.base}/rooms`)).json()).rooms.map((r: any) => [r.room, r.online, r.lastMessageAt])).toEqual([
+      ["occupied", 1, null],
+      ["later", 1, 1_061_000],
+    ]);
+  });
+
   for (const query of ["?limit=0", "?limit=-1", "?limit=abc", "?limit=1.5", "?after=abc", "?after=0", "?after=-5", "?after=~", "?after=~a%2Fb", "?after=1.5", "?after=12345678901234567"]) {
     test(`a bad value (${query}) is 400`, async () => {
       const server = await startServer();

@@ -16,6 +16,8 @@ socket.subscribe(({ data }) => {
   // @ts-expect-error: server frames have no such type
   if (data.type === "pong") return;
 });
+// @ts-expect-error: the cursor is the string `next` of an earlier page
+void server.rooms.get({ query: { after: 5 } });
 const { data } = await server.rooms.get();
 // @ts-expect-error: online is a number
 const online: string = data!.rooms[0]!.online;

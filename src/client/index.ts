@@ -64,8 +64,10 @@ export interface ChatClient {
    * ...), `timeout` (no ack within ackTimeoutMs while online), `too_big` (the server closed the
    * socket 1009 on it) or `closed`. Sent while offline, it waits for the next join; unacked at a
    * disconnect, it is sent again with the same clientId (the server stores it once).
+   * `clientId`: give your own to keep a send idempotent across page reloads (an outbox kept in
+   * storage re-sends with the same id, and the server stores it once); one send per id at a time.
    */
-  send(text: string): Promise<Message>;
+  send(text: string, options?: { clientId?: string }): Promise<Message>;
   close(): void;
 }
 
@@ -142,13 +144,14 @@ class Connection implements ChatClient {
     return () => void set.delete(fn);
   }
 
-  send(text: string): Promise<Message> {
+  send(text: string, options: { clientId?: string } = {}): Promise<Message> {
     if (this.closed) return Promise.reject(new ChatError("closed", "the client is closed"));
     // Checked here too: a refused frame would otherwise be re-sent after every reconnect.
     if (text.length < 1) return Promise.reject(new ChatError("bad_frame", "a message is not empty"));
-    if (text.length > LIMITS.message) return Promise.reject(new ChatError("too_long", `a message is at most ${LIMITS.message} characters`));
+    // The server's schema counts code points (an emoji is one), not UTF-16 units.
+    if (text.length > LIMITS.message && [...text].length > LIMITS.message) return Promise.reject(new ChatError("too_long", `a message is at most ${LIMITS.message} characters`));
     return new Promise((resolve, reject) => {
-      const pending: Pending = { clientId: newClientId(), text, resolve, reject };
+      const pending: Pending = { clientId: options.clientId ?? newClientId(), text, resolve, reject };
       this.pending.set(pending.clientId, pending);
       if (this.state === "online") this.transmit(pending);
     });

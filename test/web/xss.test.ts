@@ -35,7 +35,7 @@ const PAYLOADS = [
 async function onlyOwnMarkup(page: Page) {
   return page.evaluate(() => ({
     xss: (window as any).__xss,
-    messages: document.querySelectorAll("#messages *:not(li, span, time, div)").length,
+    messages: document.querySelectorAll("#messages *:not(li.msg, span, time, div.text, h2.day, p.unread-divider, mark.mention)").length,
     online: document.querySelectorAll("#online *:not(li, span)").length,
     announcer: document.querySelectorAll("#announcer *:not(p)").length,
     me: document.querySelectorAll("#me *").length,

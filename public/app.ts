@@ -140,7 +140,9 @@ function enter(next: string) {
   connectRoom();
   renderPending();
   scheduleCouriers();
-  refreshRooms();
+  // Now, and again once the server has seen us leave the room before (so it is not counted).
+  refreshRoomsSoon(0);
+  setTimeout(() => refreshRoomsSoon(0), 1000);
 }
 
 /** (Re)connects the open room, keeping what is on screen: a resume brings only newer messages. */
@@ -445,10 +447,13 @@ let summaries: RoomSummary[] = [];
 /** Unread counts by room, with the lastMessageAt they were counted at (recounted when it moves). */
 const unreadCounts = new Map<string, { at: number; count: number }>();
 
-function refreshRoomsSoon() {
+function refreshRoomsSoon(ms = 300) {
   clearTimeout(roomsTimer);
-  roomsTimer = setTimeout(refreshRooms, 300);
+  roomsTimer = setTimeout(refreshRooms, ms);
 }
+
+/** While the tab is visible the list is polled this often (and on events); hidden, not at all. */
+const ROOMS_POLL_MS = 5_000;
 
 async function refreshRooms() {
   clearTimeout(roomsTimer);
@@ -460,20 +465,19 @@ async function refreshRooms() {
   renderRooms();
   void countUnread();
   clearTimeout(roomsTimer); // one polling chain, even when two refreshes overlapped
-  roomsTimer = setTimeout(refreshRooms, 15_000);
+  if (!document.hidden) roomsTimer = setTimeout(refreshRooms, ROOMS_POLL_MS);
 }
 
 function renderRooms() {
+  // Rooms of one's own: the open one, and those with a draft or unsent messages.
+  const mine = new Set([room, ...storage.roomsWith(KEYS.outbox), ...storage.roomsWith(KEYS.draft)].filter(isRoomName));
   const rows: RoomRow[] = summaries
     // A room nobody is in and nobody wrote in is a typo or an abandoned idea: not listed.
-    .filter((r) => r.online > 0 || r.lastMessageAt !== null || r.room === room || outbox.entries(r.room).length > 0)
+    .filter((r) => r.online > 0 || r.lastMessageAt !== null || mine.has(r.room))
     .slice(0, 100)
     .map((r) => ({ ...r, unread: unreadCounts.get(r.room)?.count }));
   const listed = new Set(rows.map((r) => r.room));
-  for (const r of [room, ...storage.roomsWithOutbox()]) {
-    if (!listed.has(r) && isRoomName(r)) rows.unshift({ room: r, online: 0, lastMessageAt: null });
-    listed.add(r);
-  }
+  for (const r of mine) if (!listed.has(r)) rows.unshift({ room: r, online: 0, lastMessageAt: null });
   for (const row of rows) row.unsent = outbox.entries(row.room).length;
   roomList.show(rows, room, client?.state === "online");
   updateTitle();

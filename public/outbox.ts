@@ -96,7 +96,7 @@ export class Outbox {
 
   /** Rooms whose messages wait to be sent (not failed ones: those wait for the person). */
   roomsWaiting(): string[] {
-    for (const room of storage.roomsWithOutbox()) this.entries(room);
+    for (const room of storage.roomsWith(KEYS.outbox)) this.entries(room);
     return [...this.rooms].filter(([, list]) => list.some((e) => e.status !== "failed")).map(([room]) => room);
   }
 

@@ -9,7 +9,6 @@ export const KEYS = {
   outbox: (room: string) => `chat.outbox.${room}`,
   seen: (room: string) => `chat.seen.${room}`,
 };
-const OUTBOX_PREFIX = KEYS.outbox("");
 
 export const storage = {
   get(key: string): string | undefined {
@@ -38,13 +37,14 @@ export const storage = {
       return undefined;
     }
   },
-  /** Rooms that have unsent messages stored (from this tab, another one, or before a reload). */
-  roomsWithOutbox(): string[] {
+  /** Rooms with something stored under `key` (from this tab, another one, or before a reload). */
+  roomsWith(key: (room: string) => string): string[] {
+    const prefix = key("");
     const rooms: string[] = [];
     try {
       for (let i = 0; i < localStorage.length; i++) {
-        const key = localStorage.key(i);
-        if (key?.startsWith(OUTBOX_PREFIX)) rooms.push(key.slice(OUTBOX_PREFIX.length));
+        const stored = localStorage.key(i);
+        if (stored?.startsWith(prefix)) rooms.push(stored.slice(prefix.length));
       }
     } catch {}
     return rooms;

@@ -86,3 +86,44 @@ export const texts = (page: Page) => page.$$eval("#messages .msg .text", (nodes)
 export async function waitText(page: Page, text: string, timeout = 10_000) {
   await page.waitForFunction((t) => [...document.querySelectorAll("#messages .msg .text")].some((n) => n.textContent === t), text, { timeout });
 }
+
+/**
+ * The page's room sockets through a switch: while a room is cut off, its sockets are closed and
+ * new ones refused (as when the server is unreachable), while HTTP keeps working, so the page
+ * can still be reloaded. Sockets of rooms not cut off go to the real server untouched.
+ */
+export async function socketSwitch(page: Page) {
+  const cut = new Set<string>();
+  const open: { room: string; close: () => void }[] = [];
+  await page.context().routeWebSocket(/\/rooms\/[^/]+\/ws$/, (ws) => {
+    const room = decodeURIComponent(new URL(ws.url()).pathname.split("/")[2]!);
+    if (cut.has(room) || cut.has("*")) return ws.close({ code: 4000, reason: "cut off by the test" });
+    const server = ws.connectToServer();
+    open.push({
+      room,
+      close: () => {
+        ws.close({ code: 4000, reason: "cut off by the test" });
+        server.close();
+      },
+    });
+  });
+  return {
+    /** Cuts these rooms off ("*": all), closing their open sockets. */
+    cut(...rooms: string[]) {
+      for (const room of rooms) cut.add(room);
+      for (const socket of open.splice(0)) {
+        if (cut.has(socket.room) || cut.has("*")) socket.close();
+        else open.push(socket);
+      }
+    },
+    restore(...rooms: string[]) {
+      for (const room of rooms) cut.delete(room);
+    },
+  };
+}
+
+/** What the server stored in a room, oldest first. */
+export async function stored(base: string, room: string): Promise<{ id: number; name: string; message: string }[]> {
+  const res = await fetch(`${base}/rooms/${room}/messages?limit=200`);
+  return ((await res.json()) as { messages: { id: number; name: string; message: string }[] }).messages;
+}

@@ -18,9 +18,18 @@ export const REFUSED_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
 export const MESSAGE_LIMIT = LIMITS.message;
 
-// A URL runs to the next space; trailing punctuation is the sentence's, not the link's.
+// A URL runs to the next space; trailing punctuation is the sentence's, not the link's (but a
+// closing parenthesis that closes one in the URL is the link's, as in Wikipedia's).
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
-const TRAILING = /[.,;:!?'")\]}]+$/;
+const TRAILING = new Set([...".,;:!?'\")]}"]);
+
+function trimUrl(url: string): string {
+  while (url.length > 0 && TRAILING.has(url.at(-1)!)) {
+    if (url.endsWith(")") && url.split("(").length > url.split(")").length - 1) break;
+    url = url.slice(0, -1);
+  }
+  return url;
+}
 
 function safeHref(candidate: string): string | undefined {
   try {
@@ -53,7 +62,7 @@ function mentionPattern(name: string): RegExp {
 export function renderText(into: HTMLElement, text: string, me: string) {
   let at = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
-    const raw = match[0].replace(TRAILING, "");
+    const raw = trimUrl(match[0]);
     const href = safeHref(raw);
     if (!href) continue;
     appendMentions(into, text.slice(at, match.index), me);

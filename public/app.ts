@@ -4,11 +4,15 @@
 import { connect, type ChatClient, type ConnectionState } from "../src/client/index";
 import type { Message, RoomSummary } from "../src/protocol/frames";
 import { isRoomName, LIMITS, normalizeName } from "../src/protocol/limits";
-import { el, hue, MessageList } from "./messages";
-import { Outbox, type Entry } from "./outbox";
+import { Couriers } from "./couriers";
+import { Conversation } from "./conversation";
+import { el, hue } from "./messages";
+import { notify, notifyButton } from "./notify";
+import { Outbox } from "./outbox";
+import { PendingView } from "./pending";
 import { RoomList, type RoomRow } from "./rooms";
-import { KEYS, markSeen, seenIn, storage } from "./storage";
-import { MESSAGE_LIMIT, mentions, messageLength, REFUSED_CONTROL } from "./text";
+import { KEYS, seenIn, storage } from "./storage";
+import { MESSAGE_LIMIT, messageLength, REFUSED_CONTROL } from "./text";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -51,11 +55,10 @@ const ui = {
   renameCancel: $<HTMLButtonElement>("rename-cancel"),
 };
 
-/** Messages per page of REST paging, and the most the DOM holds at once (the window). */
-const PAGE = 100;
-const WINDOW = 3 * PAGE;
 /** The counter shows from here on: far from the limit it is only noise. */
 const COUNTER_FROM = MESSAGE_LIMIT - 300;
+/** Unread messages are counted up to this (then shown as 99+). */
+const UNREAD_MAX = 100;
 const BACKOFF = { initialMs: 250, maxMs: 5000 }; // people are watching: at most 5 s between tries
 
 /**
@@ -85,30 +88,31 @@ let room = roomFromUrl() ?? "lobby";
 let client: ChatClient | undefined;
 /** Bumped on every room switch: answers for an older room are dropped. */
 let epoch = 0;
-const list = new MessageList(ui.messages, () => name);
-const view = {
-  ready: false,
-  loadingOlder: false,
-  loadingNewer: false,
-  /** The window starts at the room's first message. */
-  startReached: false,
-  /** The window ends at the newest message: live ones are added to it. */
-  atLiveEnd: true,
-  /** The newest id known (live), also while the window is elsewhere. */
-  latestId: 0,
-};
-/** Messages that came while the reader was away (scrolled up or another tab): marker and title. */
-let newWhileAway = 0;
+const conversation = new Conversation(ui, {
+  me: () => name,
+  arrived(messages) {
+    for (const m of messages) announce(`${m.name}: ${m.message}`);
+    notify(messages, room, name);
+  },
+  awayChanged: () => updateTitle(),
+  // The button is gone: focus goes where the reader goes next, not to <body>.
+  jumped: () => ui.text.focus({ preventScroll: true }),
+});
 const roomList = new RoomList(ui.rooms);
 
-// Background connections, one per other room with unsent messages: they join, send, and leave.
-const couriers = new Map<string, ChatClient>();
-const outbox = new Outbox(
+const outbox: Outbox = new Outbox(
   (r) => (r === room ? client : couriers.get(r)),
   (r) => {
     if (r === room) renderPending();
-    scheduleCouriers();
+    couriers.sync();
+    renderRooms();
   },
+);
+// Background connections, one per other room with unsent messages: they join, send, and leave.
+const couriers = new Couriers(
+  () => ({ url: location.origin, name, backoff: BACKOFF }),
+  () => (name ? outbox.roomsWaiting().filter((r) => r !== room) : []),
+  (r) => outbox.online(r),
 );
 
 // ---- entering a room ----
@@ -119,15 +123,8 @@ function enter(next: string) {
   const old = client;
   client = undefined;
   old?.close();
-  list.clear();
-  Object.assign(view, { ready: false, loadingOlder: false, loadingNewer: false, startReached: false, atLiveEnd: true, latestId: 0 });
-  list.firstIsStart = false;
-  newWhileAway = 0;
-  // "New since you were last here": after the last message seen on an earlier visit.
-  list.setDivider(seenIn(room)?.id);
-  ui.older.textContent = "";
+  conversation.reset(room);
   hideError();
-  hideMarker();
   ui.roomTitle.textContent = `#${room}`;
   ui.me.textContent = name;
   ui.join.hidden = true;
@@ -139,7 +136,7 @@ function enter(next: string) {
   updateTitle();
   connectRoom();
   renderPending();
-  scheduleCouriers();
+  couriers.sync();
   // Now, and again once the server has seen us leave the room before (so it is not counted).
   refreshRoomsSoon(0);
   setTimeout(() => refreshRoomsSoon(0), 1000);
@@ -151,7 +148,7 @@ function connectRoom() {
   client = undefined;
   old?.close();
   const mine = epoch;
-  const c = connect({ url: location.origin, room, name, backoff: BACKOFF, ...(view.latestId ? { since: view.latestId } : {}) });
+  const c = connect({ url: location.origin, room, name, backoff: BACKOFF, ...(conversation.latestId ? { since: conversation.latestId } : {}) });
   client = c;
   let joinRefused: { code: string; retryAfter?: number } | undefined;
   showState(c.state);
@@ -171,13 +168,10 @@ function connectRoom() {
   });
   c.on("history", (messages) => {
     if (c !== client) return;
-    const first = !view.ready;
-    view.ready = true;
-    showLive(messages, first);
+    conversation.history(messages);
     renderOnline();
-    if (first) fillView();
   });
-  c.on("message", (m) => c === client && showLive([m], false));
+  c.on("message", (m) => c === client && conversation.live([m]));
   const presence = () => {
     if (c !== client) return;
     renderOnline();
@@ -193,56 +187,7 @@ function connectRoom() {
   renderOnline();
 }
 
-// ---- messages, the window, sticky scrolling, the "new messages" marker ----
-
-const nearBottom = () => ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 48;
-const toBottom = () => (ui.scroller.scrollTop = ui.scroller.scrollHeight);
-const readerIsHere = () => !document.hidden && view.atLiveEnd && nearBottom();
-
-function showLive(messages: Message[], initial: boolean) {
-  if (messages.length === 0) return;
-  view.latestId = Math.max(view.latestId, messages[messages.length - 1]!.id);
-  const stick = initial || nearBottom();
-  const wasHere = initial || readerIsHere();
-  const lastShown = list.lastId;
-  let added: Message[] = [];
-  if (view.atLiveEnd) {
-    added = list.add(messages);
-    if (stick) {
-      list.trimStart(WINDOW);
-      view.startReached &&= list.size < WINDOW;
-      toBottom();
-    } else if (list.size > WINDOW) {
-      // Reading further up: the newest go out of the window (the marker brings them back).
-      list.trimEnd(WINDOW);
-      view.atLiveEnd = false;
-    }
-  } else added = messages;
-  if (initial) return noteSeen();
-  const fromOthers = added.filter((m) => m.name !== name);
-  if (fromOthers.length === 0) return noteSeen();
-  for (const m of fromOthers) announce(`${m.name}: ${m.message}`);
-  if (!wasHere) {
-    if (newWhileAway === 0 && (list.divider === undefined || list.divider >= (lastShown ?? 0))) list.setDivider(lastShown);
-    newWhileAway += fromOthers.length;
-    if (!stick || !view.atLiveEnd) showMarker();
-    updateTitle();
-  }
-  notify(fromOthers);
-  noteSeen();
-}
-
-/** The reader is at the newest message of a visible tab: remember it as seen. */
-function noteSeen() {
-  if (!readerIsHere()) return;
-  const last = list.last;
-  if (last) markSeen(room, last.id, last.at);
-  hideMarker();
-  if (newWhileAway) {
-    newWhileAway = 0;
-    updateTitle();
-  }
-}
+// ---- messages from the room ----
 
 function announce(text: string) {
   ui.announcer.append(el("p", undefined, text));
@@ -250,155 +195,12 @@ function announce(text: string) {
   while (ui.announcer.childElementCount > 5) ui.announcer.firstElementChild!.remove();
 }
 
-function showMarker() {
-  ui.marker.hidden = false;
-  ui.marker.textContent = newWhileAway > 0 ? `${newWhileAway} new message${newWhileAway === 1 ? "" : "s"} ↓` : "Latest messages ↓";
-}
-
-function hideMarker() {
-  ui.marker.hidden = true;
-}
-
-ui.marker.addEventListener("click", async () => {
-  await jumpToLatest();
-  hideMarker();
-  // The button is gone: focus goes where the reader goes next, not to <body>.
-  ui.text.focus({ preventScroll: true });
-});
-
-/** Back to the newest messages: the window is reloaded at the live end if it left it. */
-async function jumpToLatest() {
-  if (!view.atLiveEnd) {
-    const mine = epoch;
-    const page = await fetchPage(`limit=${PAGE}`);
-    if (!page || mine !== epoch) return;
-    list.clear();
-    list.firstIsStart = false;
-    view.startReached = page.length < PAGE;
-    list.add(page);
-    view.atLiveEnd = true;
-    await catchUp();
-  }
-  toBottom();
-  noteSeen();
-}
-
-let lastScrollTop = 0;
-ui.scroller.addEventListener("scroll", () => {
-  const up = ui.scroller.scrollTop < lastScrollTop;
-  lastScrollTop = ui.scroller.scrollTop;
-  if (nearBottom() && view.atLiveEnd) noteSeen();
-  if (ui.scroller.scrollTop < 400 && (up || ui.scroller.scrollTop === 0)) void loadOlder();
-  if (!view.atLiveEnd && ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 400) void loadNewer();
-  if (!view.atLiveEnd && ui.marker.hidden) showMarker();
-});
-
 document.addEventListener("visibilitychange", () => {
   if (document.hidden) return;
-  noteSeen();
+  conversation.noteSeen();
   refreshRooms();
 });
 window.addEventListener("focus", () => refreshRoomsSoon());
-
-// ---- paging over REST, both ways, keeping the reader's place ----
-
-async function fetchPage(query: string): Promise<Message[] | undefined> {
-  try {
-    const res = await fetch(`/rooms/${encodeURIComponent(room)}/messages?${query}`);
-    if (!res.ok) return undefined;
-    return ((await res.json()) as { messages: Message[] }).messages;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs `change`, then scrolls so that the message at the top of the view stays where it was. */
-function keepPlace(change: () => void) {
-  const top = ui.scroller.getBoundingClientRect().top;
-  const anchor = [...ui.messages.children].find((item) => item.getBoundingClientRect().bottom > top) as HTMLElement | undefined;
-  const before = anchor?.getBoundingClientRect().top;
-  change();
-  if (anchor?.isConnected && before !== undefined) ui.scroller.scrollTop += anchor.getBoundingClientRect().top - before;
-  lastScrollTop = ui.scroller.scrollTop;
-}
-
-async function loadOlder() {
-  if (!view.ready || view.loadingOlder || view.startReached) return;
-  const before = list.firstId;
-  const mine = epoch;
-  view.loadingOlder = true;
-  ui.older.textContent = "Loading older messages…";
-  const page = await fetchPage(before === undefined ? `limit=${PAGE}` : `before=${before}&limit=${PAGE}`);
-  if (mine !== epoch) return;
-  view.loadingOlder = false;
-  if (!page) {
-    ui.older.textContent = "Could not load older messages; scroll up to try again.";
-    return;
-  }
-  view.startReached = page.length < PAGE;
-  list.firstIsStart = view.startReached;
-  keepPlace(() => {
-    list.add(page);
-    // The far end goes out of the DOM; scrolling back down loads it again.
-    if (list.trimEnd(WINDOW) > 0) view.atLiveEnd = false;
-  });
-  ui.older.textContent = view.startReached ? `This is the start of #${room}.` : "";
-  fillView();
-}
-
-async function loadNewer() {
-  if (!view.ready || view.loadingNewer || view.atLiveEnd) return;
-  const mine = epoch;
-  view.loadingNewer = true;
-  const after = list.lastId ?? 0;
-  const page = await fetchPage(`after=${after}&limit=${PAGE}`);
-  if (mine !== epoch) return;
-  view.loadingNewer = false;
-  if (!page) return;
-  keepPlace(() => {
-    list.add(page);
-    if (list.trimStart(WINDOW) > 0) {
-      view.startReached = false;
-      list.firstIsStart = false;
-      ui.older.textContent = "";
-    }
-  });
-  if (page.length < PAGE) {
-    view.atLiveEnd = true;
-    await catchUp();
-  }
-}
-
-/** Live messages that came while the window was elsewhere and the REST page did not have. */
-async function catchUp() {
-  while (view.atLiveEnd && (list.lastId ?? 0) < view.latestId) {
-    const mine = epoch;
-    const page = await fetchPage(`after=${list.lastId ?? 0}&limit=${PAGE}`);
-    if (!page || mine !== epoch || page.length === 0) return;
-    list.add(page);
-  }
-}
-
-/** Loads older pages while the view is not scrollable (or still near the top). */
-function fillView() {
-  if (ui.scroller.scrollHeight <= ui.scroller.clientHeight || ui.scroller.scrollTop < 200) void loadOlder();
-}
-
-// Arrow keys move between messages (each can take focus, which shows its time).
-ui.scroller.addEventListener("keydown", (e) => {
-  if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
-  const target = e.target as HTMLElement;
-  let next: Element | null | undefined;
-  if (target.classList.contains("msg") && target.parentElement === ui.messages) {
-    next = e.key === "ArrowUp" ? target.previousElementSibling : target.nextElementSibling;
-  } else if (target === ui.scroller) {
-    const bottom = ui.scroller.getBoundingClientRect().bottom;
-    next = [...ui.messages.children].reverse().find((item) => item.getBoundingClientRect().top < bottom);
-  }
-  if (!next) return;
-  e.preventDefault();
-  (next as HTMLElement).focus();
-});
 
 // ---- who is online ----
 
@@ -495,7 +297,7 @@ async function countUnread() {
   for (const r of stale.slice(0, 20)) {
     const seen = seenIn(r.room)!;
     try {
-      const res = await fetch(`/rooms/${encodeURIComponent(r.room)}/messages?after=${seen.id}&limit=${PAGE}`);
+      const res = await fetch(`/rooms/${encodeURIComponent(r.room)}/messages?after=${seen.id}&limit=${UNREAD_MAX}`);
       if (!res.ok) continue;
       const { messages } = (await res.json()) as { messages: Message[] };
       unreadCounts.set(r.room, { at: r.lastMessageAt!, count: messages.filter((m) => m.name !== name).length });
@@ -507,7 +309,7 @@ async function countUnread() {
 }
 
 function updateTitle() {
-  let total = newWhileAway;
+  let total = conversation.newWhileAway;
   for (const [r, { count }] of unreadCounts) if (r !== room) total += count;
   document.title = `${total ? `(${total > 99 ? "99+" : total}) ` : ""}#${room} · chat`;
 }
@@ -563,129 +365,17 @@ document.addEventListener("keydown", (e) => {
 
 // ---- unsent messages: each shown in its room until the server has it ----
 
-const pendingItems = new Map<string, HTMLLIElement>();
-let pendingTick: ReturnType<typeof setInterval> | undefined;
-
-const FAILURE_WORDS: Record<string, string> = {
-  too_long: `too long: at most ${MESSAGE_LIMIT} characters`,
-  too_big: "the server refused it as too big",
-  unavailable: "the server could not store it",
-  timeout: "the server did not answer in time",
-  bad_frame: "the server refused it",
-};
-
-function renderPending() {
-  const entries = outbox.entries(room);
-  const keep = new Set(entries.map((e) => e.clientId));
-  for (const [id, item] of pendingItems) if (!keep.has(id)) (item.remove(), pendingItems.delete(id));
-  let countdown = false;
-  for (const entry of entries) {
-    let item = pendingItems.get(entry.clientId);
-    if (!item) {
-      item = el("li", "msg mine pending-msg");
-      item.dataset.clientId = entry.clientId;
-      const who = el("span", "name", name);
-      who.dir = "auto";
-      const text = el("div", "text", entry.text);
-      text.dir = "auto";
-      item.append(who, el("span", "time"), text, el("div", "pending-actions"));
-      pendingItems.set(entry.clientId, item);
-      ui.pending.append(item);
-    }
-    countdown ||= describe(item, entry);
-  }
-  clearInterval(pendingTick);
-  if (countdown) pendingTick = setInterval(renderPending, 500);
-}
-
-/** Status words and buttons of one unsent message; true while it shows a countdown. */
-function describe(item: HTMLLIElement, entry: Entry): boolean {
-  const online = client?.state === "online";
-  const waitMs = outbox.waitUntil - Date.now();
-  let words: string;
-  let actions: [string, string][] = [];
-  if (entry.status === "sending") words = "Sending…";
-  else if (entry.status === "failed") {
-    words = `Not sent: ${FAILURE_WORDS[entry.code ?? ""] ?? entry.reason ?? "refused"}.`;
-    actions = [["retry", "Retry"], ["edit", "Edit"]];
-  } else if (!online) {
-    words = "Not sent yet: will send when back online.";
-    actions = [["reconnect", "Retry now"], ["cancel", "Cancel"]];
-  } else if (waitMs > 0) {
-    words = `Sending too fast: will send in ${Math.ceil(waitMs / 1000)} s.`;
-    actions = [["cancel", "Cancel"]];
-  } else words = "Waiting to send…";
-  item.dataset.status = entry.status;
-  const time = item.querySelector(".time")!;
-  if (time.textContent !== words) time.textContent = words;
-  const holder = item.querySelector(".pending-actions")!;
-  const wanted = actions.map(([action]) => action).join();
-  if (holder.getAttribute("data-actions") !== wanted) {
-    holder.setAttribute("data-actions", wanted);
-    holder.replaceChildren(
-      ...actions.map(([action, label]) => {
-        const button = el("button", "link-button", label);
-        button.type = "button";
-        button.dataset.action = action;
-        return button;
-      }),
-    );
-  }
-  return entry.status === "queued" && online && waitMs > 0;
-}
-
-ui.pending.addEventListener("click", (e) => {
-  const button = (e.target as Element).closest<HTMLButtonElement>("button[data-action]");
-  const item = button?.closest<HTMLLIElement>("li[data-client-id]");
-  if (!button || !item) return;
-  const id = item.dataset.clientId!;
-  switch (button.dataset.action) {
-    case "retry":
-      return outbox.retry(room, id);
-    case "reconnect":
-      return connectRoom();
-    case "cancel":
-    case "edit": {
-      const text = outbox.cancel(room, id);
-      if (text === undefined) return;
-      // Nothing typed is lost: the words go back to the composer.
-      ui.text.value = ui.text.value.trim() ? `${ui.text.value}\n${text}` : text;
-      composerChanged();
-      ui.text.focus();
-    }
-  }
+const pendingView = new PendingView(ui.pending, outbox, { room: () => room, name: () => name, online: () => client?.state === "online" }, (action, id) => {
+  if (action === "retry") return outbox.retry(room, id);
+  if (action === "reconnect") return connectRoom();
+  const text = outbox.cancel(room, id);
+  if (text === undefined) return;
+  // Nothing typed is lost: the words go back to the composer.
+  ui.text.value = ui.text.value.trim() ? `${ui.text.value}\n${text}` : text;
+  composerChanged();
+  ui.text.focus();
 });
-
-/** One background connection per other room with messages still to send, and none else. */
-let couriersScheduled = false;
-function scheduleCouriers() {
-  if (couriersScheduled) return;
-  couriersScheduled = true;
-  setTimeout(() => {
-    couriersScheduled = false;
-    syncCouriers();
-  });
-}
-
-function syncCouriers() {
-  const waiting = new Set(name ? outbox.roomsWaiting().filter((r) => r !== room) : []);
-  for (const [r, c] of couriers) {
-    if (waiting.has(r)) continue;
-    couriers.delete(r);
-    c.close();
-  }
-  for (const r of waiting) {
-    if (couriers.has(r)) continue;
-    const c = connect({ url: location.origin, room: r, name, backoff: BACKOFF });
-    couriers.set(r, c);
-    c.on("state", (state) => {
-      if (couriers.get(r) !== c) return;
-      if (state === "online") outbox.online(r);
-      if (state === "closed") couriers.delete(r); // refused: tried again on the next change
-    });
-  }
-  renderRooms();
-}
+const renderPending = () => pendingView.render();
 
 window.addEventListener("storage", (e) => {
   if (e.key?.startsWith(KEYS.outbox(""))) outbox.reload(e.key.slice(KEYS.outbox("").length));
@@ -773,45 +463,9 @@ ui.compose.addEventListener("submit", (e) => {
   ui.text.value = "";
   storage.remove(KEYS.draft(room));
   composerChanged();
-  // Writing means one has read up to here.
-  list.setDivider(undefined);
-  newWhileAway = 0;
-  updateTitle();
-  if (view.atLiveEnd) toBottom();
-  else void jumpToLatest();
+  conversation.wrote();
   if (isTouchDevice()) ui.text.focus();
 });
-
-// ---- desktop notifications: only after the person asked for them (a click) ----
-
-const canNotify = () => "Notification" in window && Notification.permission === "granted" && storage.get(KEYS.notify) === "on";
-
-function showNotifyButton() {
-  const supported = "Notification" in window;
-  ui.notify.hidden = !supported;
-  if (!supported) return;
-  const on = canNotify();
-  ui.notify.setAttribute("aria-pressed", String(on));
-  ui.notify.textContent = Notification.permission === "denied" ? "Notifications blocked" : on ? "Notifications on" : "Notify me";
-  ui.notify.title = on ? "Desktop notifications for @mentions and for messages while this tab is hidden: click to turn off" : "Desktop notifications for @mentions and for messages while this tab is hidden";
-}
-
-ui.notify.addEventListener("click", async () => {
-  if (canNotify()) storage.set(KEYS.notify, "off");
-  else if ((await Notification.requestPermission()) === "granted") storage.set(KEYS.notify, "on");
-  showNotifyButton();
-});
-
-function notify(messages: Message[]) {
-  if (!canNotify()) return;
-  for (const m of messages) {
-    if (!document.hidden && !mentions(m.message, name)) continue;
-    try {
-      const note = new Notification(`${m.name} in #${room}`, { body: m.message.slice(0, 200), tag: `chat-${room}` });
-      note.onclick = () => window.focus();
-    } catch {} // some browsers only notify from a service worker
-  }
-}
 
 // ---- the join screen and renaming ----
 
@@ -865,8 +519,7 @@ ui.renameForm.addEventListener("submit", (e) => {
   if (chosen === name) return;
   name = chosen;
   storage.set(KEYS.name, name);
-  for (const c of couriers.values()) c.close();
-  couriers.clear();
+  couriers.closeAll(); // they rejoin under the new name
   enter(room);
   ui.text.focus();
 });
@@ -887,7 +540,7 @@ ui.invite.addEventListener("click", async () => {
   }, 2000);
 });
 
-showNotifyButton();
+notifyButton(ui.notify);
 if (name) {
   putRoomInUrl(room);
   enter(room);

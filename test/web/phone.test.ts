@@ -32,6 +32,7 @@ test("a phone-size viewport is usable", async () => {
   await onScreen(page, "#text");
   await onScreen(page, "#send");
   await onScreen(page, "#conn");
+  await onScreen(page, "#invite"); // still there on a phone
   // The compose box is wide enough to type in comfortably.
   expect((await page.locator("#text").boundingBox())!.width).toBeGreaterThan(200);
 
@@ -57,6 +58,9 @@ test("a phone-size viewport is usable", async () => {
   await page.waitForSelector("#sidebar.open");
   await page.waitForFunction(() => document.getElementById("sidebar")!.getBoundingClientRect().left >= 0); // slid in
   await onScreen(page, "#open-room");
+  // The name, whole, and the way to change it, in the drawer.
+  await onScreen(page, "#rename");
+  expect(await page.textContent("#me")).toBe("ada");
   await onScreen(page, '#online .person');
   await page.locator("#open-room").fill("elsewhere");
   await page.locator("#open-form button").tap();

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { launch } from "./chromium";
 
 const root = join(import.meta.dir, "..", "..");
+// SHOTS=all also writes the other two combinations (desktop dark, phone light) to /tmp, to look at.
 const out = join(root, "public", "screenshot.png");
 const cwd = mkdtempSync(join(tmpdir(), "chat-shot-"));
 const server = Bun.spawn([join(root, "chat-server"), "--port", "0", "--host", "127.0.0.1", "--rate-limit", "0"], { cwd, stderr: "pipe" });
@@ -23,7 +24,8 @@ try {
     ["lin", "Restarting it now to check the reconnect."],
     ["grace", "Both my tabs came back and nothing was missing."],
     ["ada", "Same here. Scrolling up loads the older history too."],
-    ["grace", "Ship it?"],
+    ["grace", "Ship it? Notes: https://example.com/release-1.2"],
+    ["lin", "@ada can you do the tag?"],
   ];
   const people = new Map<string, Awaited<ReturnType<typeof person>>>();
   for (const [name] of talk) if (!people.has(name)) people.set(name, await person(ws("lobby"), name));
@@ -33,7 +35,13 @@ try {
   // Desktop in the light theme, and a phone in the dark one.
   const shots = [
     { path: out, viewport: { width: 1100, height: 640 }, colorScheme: "light" as const },
-    { path: out.replace(".png", "-phone.png"), viewport: { width: 390, height: 700 }, colorScheme: "dark" as const, isMobile: true },
+    { path: out.replace(".png", "-phone.png"), viewport: { width: 390, height: 700 }, colorScheme: "dark" as const, isMobile: true, hasTouch: true },
+    ...(process.env.SHOTS === "all"
+      ? [
+          { path: "/tmp/chat-desktop-dark.png", viewport: { width: 1100, height: 640 }, colorScheme: "dark" as const },
+          { path: "/tmp/chat-phone-light.png", viewport: { width: 390, height: 700 }, colorScheme: "light" as const, isMobile: true, hasTouch: true },
+        ]
+      : []),
   ];
   for (const { path, ...options } of shots) {
     const page = await browser.newPage({ deviceScaleFactor: 1, ...options });
@@ -41,8 +49,8 @@ try {
     await page.evaluate(() => localStorage.setItem("chat.name", "ada"));
     await page.reload();
     await page.waitForSelector('#conn[data-state="online"]');
-    await page.waitForFunction(() => document.querySelectorAll("#messages .msg").length === 6);
-    await page.locator("#text").fill("Shift+Enter for a new line,\nEnter to send");
+    await page.waitForFunction(() => document.querySelectorAll("#messages .msg").length === 7);
+    await page.locator("#text").fill("On it. Tagging now");
     await page.waitForSelector('#rooms a[data-room="random"]', { state: "attached" });
     await page.waitForFunction(() => document.querySelectorAll("#online .person").length === 3);
     await page.screenshot({ path });

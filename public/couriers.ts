@@ -1,0 +1,68 @@
+// Background connections: one per room, other than the open one, with messages still to send.
+// Each joins its room, sends what waits there (the outbox hands it over), and is closed once
+// nothing waits. A room whose join is refused is left alone for a while, not retried in a loop.
+import { connect, type ChatClient, type ChatClientOptions } from "../src/client/index";
+
+const REFUSED_PAUSE_MS = 30_000;
+
+export class Couriers {
+  private readonly clients = new Map<string, ChatClient>();
+  private readonly refusedUntil = new Map<string, number>();
+  private scheduled = false;
+
+  constructor(
+    private readonly options: () => Omit<ChatClientOptions, "room">,
+    /** Rooms that need one now. */
+    private readonly wanted: () => string[],
+    /** A courier's room came online: its messages can go. */
+    private readonly online: (room: string) => void,
+  ) {}
+
+  get(room: string): ChatClient | undefined {
+    return this.clients.get(room);
+  }
+
+  /** Brings the connections in line with `wanted()`, once per turn of the event loop. */
+  sync() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setTimeout(() => {
+      this.scheduled = false;
+      this.syncNow();
+    });
+  }
+
+  closeAll() {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    this.refusedUntil.clear();
+  }
+
+  private syncNow() {
+    const now = Date.now();
+    const wanted = new Set(this.wanted().filter((room) => (this.refusedUntil.get(room) ?? 0) <= now));
+    for (const [room, c] of this.clients) {
+      if (wanted.has(room)) continue;
+      this.clients.delete(room);
+      c.close();
+    }
+    for (const room of wanted) {
+      if (this.clients.has(room)) continue;
+      const c = connect({ ...this.options(), room });
+      this.clients.set(room, c);
+      let refusal: number | undefined;
+      c.on("error", (e) => {
+        if (c.state !== "online") refusal = Math.max(e.retryAfter ?? 0, REFUSED_PAUSE_MS);
+      });
+      c.on("state", (state) => {
+        if (this.clients.get(room) !== c) return;
+        if (state === "online") this.online(room);
+        if (state !== "closed") return;
+        // Closed by the client itself: the server refused the join.
+        this.clients.delete(room);
+        this.refusedUntil.set(room, Date.now() + (refusal ?? REFUSED_PAUSE_MS));
+        setTimeout(() => this.sync(), refusal ?? REFUSED_PAUSE_MS);
+      });
+    }
+  }
+}

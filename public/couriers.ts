@@ -52,7 +52,8 @@ export class Couriers {
       this.clients.set(room, c);
       let refusal: number | undefined;
       c.on("error", (e) => {
-        if (c.state !== "online") refusal = Math.max(e.retryAfter ?? 0, REFUSED_PAUSE_MS);
+        // Too many joins from this address: back when the server says; any other refusal: later.
+        if (c.state !== "online") refusal = e.code === "rate_limited" ? Math.max(250, e.retryAfter ?? 1000) : REFUSED_PAUSE_MS;
       });
       c.on("state", (state) => {
         if (this.clients.get(room) !== c) return;

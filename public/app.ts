@@ -2,7 +2,6 @@
 // the shared client core (src/client), which owns reconnecting, resuming and acks; the page owns
 // what people typed (drafts and the outbox, per room, in localStorage) and what is on screen.
 import { connect, type ChatClient, type ConnectionState } from "../src/client/index";
-import type { Message, RoomSummary } from "../src/protocol/frames";
 import { isRoomName, LIMITS, normalizeName } from "../src/protocol/limits";
 import { Couriers } from "./couriers";
 import { Conversation } from "./conversation";
@@ -10,8 +9,8 @@ import { el, hue } from "./messages";
 import { notify, notifyButton } from "./notify";
 import { Outbox } from "./outbox";
 import { PendingView } from "./pending";
-import { RoomList, type RoomRow } from "./rooms";
-import { KEYS, seenIn, storage } from "./storage";
+import { RoomDirectory } from "./rooms";
+import { KEYS, storage } from "./storage";
 import { MESSAGE_LIMIT, messageLength, REFUSED_CONTROL } from "./text";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -57,8 +56,6 @@ const ui = {
 
 /** The counter shows from here on: far from the limit it is only noise. */
 const COUNTER_FROM = MESSAGE_LIMIT - 300;
-/** Unread messages are counted up to this (then shown as 99+). */
-const UNREAD_MAX = 100;
 const BACKOFF = { initialMs: 250, maxMs: 5000 }; // people are watching: at most 5 s between tries
 
 /**
@@ -98,7 +95,13 @@ const conversation = new Conversation(ui, {
   // The button is gone: focus goes where the reader goes next, not to <body>.
   jumped: () => ui.text.focus({ preventScroll: true }),
 });
-const roomList = new RoomList(ui.rooms);
+const directory = new RoomDirectory(ui.rooms, {
+  current: () => room,
+  connected: () => client?.state === "online",
+  me: () => name,
+  unsent: (r) => outbox.entries(r).length,
+  changed: () => updateTitle(),
+});
 
 const outbox: Outbox = new Outbox(
   (r) => (r === room ? client : couriers.get(r)),
@@ -244,73 +247,12 @@ function showState(state: ConnectionState) {
 
 // ---- the room list ----
 
-let roomsTimer: ReturnType<typeof setTimeout> | undefined;
-let summaries: RoomSummary[] = [];
-/** Unread counts by room, with the lastMessageAt they were counted at (recounted when it moves). */
-const unreadCounts = new Map<string, { at: number; count: number }>();
-
-function refreshRoomsSoon(ms = 300) {
-  clearTimeout(roomsTimer);
-  roomsTimer = setTimeout(refreshRooms, ms);
-}
-
-/** While the tab is visible the list is polled this often (and on events); hidden, not at all. */
-const ROOMS_POLL_MS = 5_000;
-
-async function refreshRooms() {
-  clearTimeout(roomsTimer);
-  try {
-    // The first page is enough here: the server lists the busiest rooms first.
-    const res = await fetch("/rooms");
-    if (res.ok) summaries = ((await res.json()) as { rooms: RoomSummary[] }).rooms;
-  } catch {} // offline: the list stays, without online counts, and the connection state says why
-  renderRooms();
-  void countUnread();
-  clearTimeout(roomsTimer); // one polling chain, even when two refreshes overlapped
-  if (!document.hidden) roomsTimer = setTimeout(refreshRooms, ROOMS_POLL_MS);
-}
-
-function renderRooms() {
-  // Rooms of one's own: the open one, and those with a draft or unsent messages.
-  const mine = new Set([room, ...storage.roomsWith(KEYS.outbox), ...storage.roomsWith(KEYS.draft)].filter(isRoomName));
-  const rows: RoomRow[] = summaries
-    // A room nobody is in and nobody wrote in is a typo or an abandoned idea: not listed.
-    .filter((r) => r.online > 0 || r.lastMessageAt !== null || mine.has(r.room))
-    .slice(0, 100)
-    .map((r) => ({ ...r, unread: unreadCounts.get(r.room)?.count }));
-  const listed = new Set(rows.map((r) => r.room));
-  for (const r of mine) if (!listed.has(r)) rows.unshift({ room: r, online: 0, lastMessageAt: null });
-  for (const row of rows) row.unsent = outbox.entries(row.room).length;
-  roomList.show(rows, room, client?.state === "online");
-  updateTitle();
-}
-
-/** Unread per visited room: the messages from others after the last one seen there. */
-async function countUnread() {
-  const stale = summaries.filter((r) => {
-    if (r.room === room || r.lastMessageAt === null) return false;
-    const seen = seenIn(r.room);
-    if (!seen) return false;
-    if (r.lastMessageAt <= seen.at) return unreadCounts.delete(r.room), false;
-    return unreadCounts.get(r.room)?.at !== r.lastMessageAt;
-  });
-  for (const r of stale.slice(0, 20)) {
-    const seen = seenIn(r.room)!;
-    try {
-      const res = await fetch(`/rooms/${encodeURIComponent(r.room)}/messages?after=${seen.id}&limit=${UNREAD_MAX}`);
-      if (!res.ok) continue;
-      const { messages } = (await res.json()) as { messages: Message[] };
-      unreadCounts.set(r.room, { at: r.lastMessageAt!, count: messages.filter((m) => m.name !== name).length });
-    } catch {
-      return;
-    }
-  }
-  if (stale.length) renderRooms();
-}
+const refreshRooms = () => directory.refresh();
+const refreshRoomsSoon = (ms?: number) => directory.refreshSoon(ms);
+const renderRooms = () => directory.render();
 
 function updateTitle() {
-  let total = conversation.newWhileAway;
-  for (const [r, { count }] of unreadCounts) if (r !== room) total += count;
+  const total = conversation.newWhileAway + directory.unreadElsewhere();
   document.title = `${total ? `(${total > 99 ? "99+" : total}) ` : ""}#${room} · chat`;
 }
 

@@ -30,8 +30,9 @@ test("10,000 messages scrolled through: the DOM and memory stay flat", async () 
   const start = () => serve({ cwd, args: ["--port", String(port)], env: { CHAT_RATE_LIMIT: "0" } });
   // The binary creates and migrates chat.db; the messages go straight into the file meanwhile.
   const first = await start();
+  // (Not asserting a clean exit: a SIGTERM right after "listening" may come before its handler.)
   first.proc.kill("SIGTERM");
-  expect(await first.proc.exited).toBe(0);
+  await first.proc.exited;
   const now = Date.now();
   const db = new Database(joinPath(cwd, "chat.db"));
   const insert = db.prepare("INSERT INTO messages (room, name, message, timestamp) VALUES (?, ?, ?, ?)");

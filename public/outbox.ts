@@ -29,8 +29,9 @@ export interface Sender {
   send(text: string, options: { clientId: string }): Promise<Message>;
 }
 
-/** Failures worth a try again by themselves once the connection is back. */
+/** Failures worth a try again by themselves: a while later, and whenever the connection is back. */
 const TRANSIENT = new Set(["timeout", "unavailable"]);
+const TRANSIENT_RETRY_MS = 5_000;
 
 const newClientId = () => `w${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
 
@@ -154,6 +155,8 @@ export class Outbox {
           Object.assign(entry, { status: "failed", code, reason: error.message });
           this.save(entry.room);
           this.changed(entry.room);
+          // Same clientId again, so a message stored but not acknowledged is not stored twice.
+          if (TRANSIENT.has(code)) setTimeout(() => this.online(entry.room), TRANSIENT_RETRY_MS);
         }
         this.pump();
       },

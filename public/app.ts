@@ -83,8 +83,6 @@ function putRoomInUrl(room: string) {
 let name = storage.get(KEYS.name) ?? "";
 let room = roomFromUrl() ?? "lobby";
 let client: ChatClient | undefined;
-/** Bumped on every room switch: answers for an older room are dropped. */
-let epoch = 0;
 const conversation = new Conversation(ui, {
   me: () => name,
   arrived(messages) {
@@ -122,7 +120,6 @@ const couriers = new Couriers(
 
 function enter(next: string) {
   room = next;
-  epoch++;
   const old = client;
   client = undefined;
   old?.close();
@@ -150,10 +147,8 @@ function connectRoom() {
   const old = client;
   client = undefined;
   old?.close();
-  const mine = epoch;
   const c = connect({ url: location.origin, room, name, backoff: BACKOFF, ...(conversation.latestId ? { since: conversation.latestId } : {}) });
   client = c;
-  let joinRefused: { code: string; retryAfter?: number } | undefined;
   showState(c.state);
   c.on("state", (state) => {
     if (c !== client) return;
@@ -161,12 +156,6 @@ function connectRoom() {
     if (state === "online") {
       outbox.online(room);
       refreshRooms();
-    }
-    if (state === "closed" && joinRefused) {
-      // The server refused the join. Too many joins from this address: come back when it says.
-      const refusal = joinRefused;
-      joinRefused = undefined;
-      if (refusal.code === "rate_limited") setTimeout(() => mine === epoch && c === client && connectRoom(), Math.max(250, refusal.retryAfter ?? 1000));
     }
   });
   c.on("history", (messages) => {
@@ -182,11 +171,8 @@ function connectRoom() {
   };
   c.on("joined", presence);
   c.on("left", presence);
-  c.on("error", (e) => {
-    if (c !== client) return;
-    if (c.state !== "online") joinRefused = { code: e.code, retryAfter: e.retryAfter };
-    showError(e.code, e.message, e.retryAfter);
-  });
+  // A refused join (the client rejoins by itself after a rate limit's retryAfter).
+  c.on("error", (e) => c === client && showError(e.code, e.message, e.retryAfter));
   renderOnline();
 }
 

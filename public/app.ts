@@ -9,7 +9,7 @@ import { el, hue } from "./messages";
 import { notify, notifyButton } from "./notify";
 import { Outbox } from "./outbox";
 import { PendingView } from "./pending";
-import { RoomDirectory } from "./rooms";
+import { HOME_ROOM, RoomDirectory } from "./rooms";
 import { KEYS, storage } from "./storage";
 import { MESSAGE_LIMIT, messageLength, REFUSED_CONTROL } from "./text";
 
@@ -81,7 +81,7 @@ function putRoomInUrl(room: string) {
 // ---- state ----
 
 let name = storage.get(KEYS.name) ?? "";
-let room = roomFromUrl() ?? "lobby";
+let room = roomFromUrl() ?? HOME_ROOM;
 let client: ChatClient | undefined;
 const conversation = new Conversation(ui, {
   me: () => name,
@@ -272,7 +272,7 @@ ui.openForm.addEventListener("submit", (e) => {
 });
 
 window.addEventListener("popstate", () => {
-  const next = roomFromUrl() ?? "lobby";
+  const next = roomFromUrl() ?? HOME_ROOM;
   if (next !== room && name) enter(next);
 });
 

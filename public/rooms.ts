@@ -11,6 +11,8 @@ const POLL_MS = 5_000;
 /** Unread messages are counted up to this (then shown as 99+), in this many rooms per refresh. */
 const UNREAD_MAX = 100;
 const UNREAD_ROOMS = 20;
+/** Where a link without a room, and the join screen, lead. */
+export const HOME_ROOM = "lobby";
 
 export interface DirectoryContext {
   current(): string;
@@ -63,8 +65,8 @@ export class RoomDirectory {
 
   render() {
     const current = this.context.current();
-    // Rooms of one's own: the open one, and those with a draft or unsent messages.
-    const mine = new Set([current, ...storage.roomsWith(KEYS.outbox), ...storage.roomsWith(KEYS.draft)].filter(isRoomName));
+    // Always listed: the home room, the open one, and those with a draft or unsent messages.
+    const mine = new Set([HOME_ROOM, current, ...storage.roomsWith(KEYS.outbox), ...storage.roomsWith(KEYS.draft)].filter(isRoomName));
     const rows: RoomRow[] = this.summaries
       // A room nobody is in and nobody wrote in is a typo or an abandoned idea: not listed.
       .filter((r) => r.online > 0 || r.lastMessageAt !== null || mine.has(r.room))

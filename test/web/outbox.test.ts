@@ -3,7 +3,7 @@
 // message once, the refused ones waiting on screen until they go.
 import { expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { join, online, openPage, pageErrors, say, serve, socketSwitch, stored, useBrowser, waitText } from "./browser";
+import { freePort, join, online, openPage, pageErrors, say, scratchDir, serve, socketSwitch, stored, useBrowser, waitText } from "./browser";
 
 useBrowser();
 
@@ -66,6 +66,33 @@ test("an offline message stays in its room across a room switch and a reload, an
   await waitText(page, "Important");
   expect(await page.$$eval("#messages .text", (t) => t.filter((n) => n.textContent === "Important").length)).toBe(1);
   expect(await pending(page)).toEqual([]);
+  expect(pageErrors).toEqual([]);
+}, 60_000);
+
+test("the issue's steps: server down, 'Important' in #roomA, click #lobby, Enter: it still lands in #roomA only", async () => {
+  const cwd = scratchDir();
+  const port = await freePort();
+  const start = () => serve({ cwd, args: ["--port", String(port)], env: { CHAT_RATE_LIMIT: "0" } });
+  let server = await start();
+  const page = await openPage();
+  await join(page, server.base, "ada", "roomA");
+  server.proc.kill("SIGTERM");
+  await server.proc.exited;
+  await page.waitForSelector('#conn[data-state="reconnecting"]');
+  await say(page, "Important");
+  await page.waitForSelector('#pending .msg:has-text("Important")');
+
+  await openFromList(page, "lobby"); // the home room is always listed
+  await page.waitForURL(/room=lobby$/);
+  expect(await page.inputValue("#text")).toBe("");
+  await page.getByLabel("Message", { exact: true }).press("Enter"); // nothing to send here
+  expect(await pending(page)).toEqual([]);
+
+  server = await start();
+  await online(page);
+  await page.waitForFunction(() => !document.querySelector('#rooms a[data-room="roomA"] .badge.unsent'), undefined, { timeout: 15_000 });
+  expect((await stored(server.base, "roomA")).map((m) => m.message)).toEqual(["Important"]);
+  expect(await stored(server.base, "lobby")).toEqual([]);
   expect(pageErrors).toEqual([]);
 }, 60_000);
 

@@ -53,7 +53,7 @@ export class RoomDirectory {
   async refresh() {
     clearTimeout(this.timer);
     try {
-      // The first page is enough here: the server lists the busiest rooms first.
+      // The first page is enough here: the server lists the most recently active rooms first.
       const res = await fetch("/rooms");
       if (res.ok) this.summaries = ((await res.json()) as { rooms: RoomSummary[] }).rooms;
     } catch {} // offline: the list stays, without online counts, and the connection state says why

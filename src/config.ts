@@ -55,7 +55,12 @@ const OPTIONS = {
   maxBufferedBytes: option({ env: "CHAT_MAX_BUFFERED_BYTES", default: 1048576, schema: int(16 * 1024), help: "a socket with more unsent data is closed (slow consumer)" }),
   joinTimeoutMs: option({ env: "CHAT_JOIN_TIMEOUT_MS", default: 10000, schema: int(100), help: "a socket that has not joined by then is closed 1008" }),
   heartbeatMs: option({ env: "CHAT_HEARTBEAT_MS", default: 30000, schema: int(100), help: "ping interval; a socket silent for a whole interval is closed" }),
-  maxFrameBytes: option({ env: "CHAT_MAX_FRAME_BYTES", default: 65536, schema: int(1024, 16 * 1024 * 1024), help: "largest accepted frame; larger ones are closed 1009" }),
+  // The largest valid frame, written by an encoder that escapes everything but ASCII (Python's
+  // json.dumps does): a message of 2,000 astral characters, each "\ud83d\ude00" (12 bytes), is
+  // 24,000 bytes, plus a 64-character clientId (768), a timestamp and the keys: ~24.9 KB. A join
+  // is smaller (a 4,096-character token is ASCII). JSON.stringify writes at most ~8.4 KB of
+  // either. 32 KiB fits them all with room; more only makes each bad frame dearer to read.
+  maxFrameBytes: option({ env: "CHAT_MAX_FRAME_BYTES", default: 32768, schema: int(1024, 16 * 1024 * 1024), help: "largest accepted frame; larger ones are closed 1009" }),
   origins: option({ env: "CHAT_ORIGINS", default: [], schema: list, help: "extra allowed browser origins, comma-separated (the server's own host is always allowed)" }),
   hosts: option({
     env: "CHAT_HOSTS",

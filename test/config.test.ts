@@ -30,7 +30,7 @@ describe("parseConfig", () => {
       maxBufferedBytes: 1048576,
       joinTimeoutMs: 10000,
       heartbeatMs: 30000,
-      maxFrameBytes: 65536,
+      maxFrameBytes: 32768,
       origins: [],
       hosts: [],
       trustProxy: false,

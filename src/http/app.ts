@@ -83,7 +83,7 @@ export function createApp(options: AppOptions) {
       routes: { "/": page, "/health": { GET: () => Response.json(health()) } },
     },
     websocket: {
-      maxPayloadLength: options.maxFrameBytes ?? 64 * 1024,
+      maxPayloadLength: options.maxFrameBytes ?? 32 * 1024, // see config.ts
       backpressureLimit: options.maxBufferedBytes ?? 1024 * 1024,
       closeOnBackpressureLimit: true,
       perMessageDeflate: false,

@@ -51,9 +51,11 @@ export function socketData({ hub, connections, events }: SocketDeps): (session: 
     message(ws: Socket, raw: string | Buffer) {
       this.alive = true;
       events?.frame();
+      // Closed for abuse a moment ago: what it had sent already is not worth a parse.
+      if (ws.readyState !== WebSocket.OPEN) return;
       const peer = this.peer ?? ws;
       const parsed = parseClientFrame(raw);
-      if (!parsed.ok) return hub.refuse(peer, parsed.code, parsed.message, parsed.clientId);
+      if (!parsed.ok) return hub.reject(peer, this.session, parsed.code, parsed.message, parsed.clientId);
       const { frame } = parsed;
       if (frame.type === "join") void hub.join(peer, this.session, frame);
       else void hub.send(peer, this.session, frame);

@@ -2,7 +2,7 @@
 // frames, shared by the server, the typed client and the web page. This module is the whole
 // contract (limits.ts and rest.ts are re-exported); the server loads it on the first frame. Elysia validates ws bodies
 // through Standard Schema and ignores transforms, so every schema here is plain: checks only.
-import { LIMITS, normalizeName } from "./limits";
+import { isMessageText, isWellFormed, LIMITS, normalizeName } from "./limits";
 import { Id, Message, Timestamp } from "./rest";
 import { z } from "./zod";
 
@@ -13,16 +13,17 @@ export * from "./rest";
 
 export const JoinFrame = z.object({
   type: z.literal("join"),
-  name: z.string().check(z.refine((n) => normalizeName(n) !== undefined, "1-32 characters, no control characters")),
+  // The text rules (see text.ts) are refinements: plain checks, as Elysia wants ws bodies.
+  name: z.string().check(z.refine((n) => normalizeName(n) !== undefined, "1-32 characters, no control, invisible or look-alike characters")),
   // null is read as absent for every optional field: `since: lastId ?? null` is a natural thing to send.
   timestamp: z.nullish(Timestamp),
   since: z.nullish(Id),
 });
 export const SendFrame = z.object({
   type: z.literal("message"),
-  message: z.string().check(z.minLength(1), z.maxLength(LIMITS.message)),
+  message: z.string().check(z.minLength(1), z.maxLength(LIMITS.message), z.refine(isMessageText, "well-formed text, no control characters but tab and line feed")),
   timestamp: z.nullish(Timestamp),
-  clientId: z.nullish(z.string().check(z.minLength(1), z.maxLength(LIMITS.clientId))),
+  clientId: z.nullish(z.string().check(z.minLength(1), z.maxLength(LIMITS.clientId), z.refine(isWellFormed, "well-formed text"))),
 });
 export const ClientFrame = z.discriminatedUnion("type", [JoinFrame, SendFrame]);
 export type JoinFrame = z.infer<typeof JoinFrame>;

@@ -1,9 +1,12 @@
 // The contract's limits, names and codes: plain values, no zod, so that what imports only these
 // (the web page, the client, most of the server) does not load or build any schema.
+import { NAME_MAX } from "./text";
+
+export { isMessageText, isWellFormed, normalizeName } from "./text";
 
 export const LIMITS = {
   roomName: 64,
-  name: 32,
+  name: NAME_MAX,
   message: 2000,
   clientId: 64,
   /** Default and maximum page sizes of GET /rooms/:room/messages. */
@@ -14,25 +17,14 @@ export const LIMITS = {
   /** Default and maximum page sizes of GET /rooms. */
   roomsPageDefault: 100,
   roomsPageMax: 1000,
+  /** Bytes of messages (as serialized) in one history frame: the oldest are left out (REST has them). */
+  historyBytes: 256 * 1024,
 } as const;
 
 export const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export const isRoomName = (room: string) => ROOM_NAME.test(room);
 /** A GET /rooms cursor (`next`, passed back as `after`): opaque to clients. */
 export const ROOM_CURSOR = /^(?:~[A-Za-z0-9_.-]{1,64}|[1-9][0-9]{0,15})$/;
-
-// C0/C1 controls, zero-width characters and bidirectional overrides/isolates: invisible or
-// text-reordering characters let one name impersonate another.
-const FORBIDDEN_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
-
-/** The name as the room will show it (trimmed, NFC), or undefined when it breaks the rules. */
-export function normalizeName(raw: string): string | undefined {
-  const name = raw.normalize("NFC").trim();
-  // Characters are code points, as zod counts them for messages: an emoji is one.
-  const length = [...name].length;
-  if (length < 1 || length > LIMITS.name || FORBIDDEN_IN_NAME.test(name)) return undefined;
-  return name;
-}
 
 export const ERROR_CODES = [
   "bad_json", // the frame is not a JSON object

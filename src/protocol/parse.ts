@@ -1,31 +1,39 @@
-// Every client frame goes through here once: JSON.parse, then the zod schema, then a refusal
-// with the contract's error code if anything is off. Cheap on the error path too (no throw
-// escapes, no stack captured beyond JSON.parse's own).
+// Every client frame goes through here once: a look at its shape, JSON.parse, then the zod
+// schema, then a refusal with the contract's error code if anything is off. Cheap on the error
+// path too: no throw escapes, no stack captured beyond JSON.parse's own, and the inputs that make
+// JSON.parse slow are refused before it (see shape.ts).
 import type { ClientFrame } from "./frames";
-import { LIMITS, type ErrorCode } from "./limits";
+import { isWellFormed, LIMITS, type ErrorCode } from "./limits";
+import { shapeProblem } from "./shape";
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string; clientId?: string };
 
+const NOT_AN_OBJECT: Parsed = { ok: false, code: "bad_json", message: "a frame is one JSON object" };
+const BINARY: Parsed = { ok: false, code: "bad_frame", message: "frames are JSON text, not binary" };
+const NOT_FLAT: Parsed = { ok: false, code: "bad_frame", message: "a frame is one flat JSON object with a few fields: see the protocol" };
+
 export function parseClientFrame(raw: string | Uint8Array): Parsed {
-  if (typeof raw !== "string") return { ok: false, code: "bad_frame", message: "frames are JSON text, not binary" };
+  if (typeof raw !== "string") return BINARY;
+  const problem = shapeProblem(raw);
+  if (problem) return problem === "not_object" ? NOT_AN_OBJECT : NOT_FLAT;
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch {
-    return { ok: false, code: "bad_json", message: "a frame is one JSON object" };
+    return NOT_AN_OBJECT;
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, code: "bad_json", message: "a frame is one JSON object" };
-  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return NOT_AN_OBJECT;
   const result = clientFrameSchema().safeParse(value);
   if (result.success) return { ok: true, frame: result.data };
   const frame = value as Record<string, unknown>;
-  // Error frames carry the refused frame's clientId, so a client can settle its pending send.
-  const clientId = typeof frame.clientId === "string" ? frame.clientId : undefined;
-  if (frame.type === "message" && typeof frame.message === "string" && frame.message.length > LIMITS.message) {
+  // Error frames carry the refused frame's clientId, so a client can settle its pending send
+  // (only one that could be valid: a refusal does not echo whatever it was sent).
+  const clientId = typeof frame.clientId === "string" && frame.clientId.length <= LIMITS.clientId && isWellFormed(frame.clientId) ? frame.clientId : undefined;
+  const { issues } = result.error;
+  if (issues.some((issue) => issue.code === "too_big" && issue.path[0] === "message")) {
     return { ok: false, code: "too_long", message: `a message is at most ${LIMITS.message} characters`, clientId };
   }
-  const path = result.error.issues[0]?.path.join(".");
+  const path = issues[0]?.path.join(".");
   return { ok: false, code: "bad_frame", message: `invalid frame${path ? ` (${path})` : ""}: see the protocol`, clientId };
 }
 

@@ -1,7 +1,8 @@
 // The room logic of the contract: join, history, presence, messages, leave. It speaks frames
 // (as JSON strings) to Peers and stores through a MessageStore; it imports no I/O library.
 import type { JoinFrame, Message, SendFrame } from "../protocol/frames";
-import { CLOSE, normalizeName, type ErrorCode } from "../protocol/limits";
+import { CLOSE, LIMITS, normalizeName, type ErrorCode } from "../protocol/limits";
+import { fitHistory } from "./history";
 import { LiveRoom } from "./live-room";
 import type { Appended, Draft, Fanout, MessageStore, Peer } from "./ports";
 import { Presence, PRESENCE_DEFAULTS, type PresenceOptions, type Timers } from "./presence";
@@ -16,7 +17,7 @@ export class Session {
   name?: string;
   /** Settles when a join in progress is done: frames sent right behind a join wait for it. */
   ready?: Promise<void>;
-  /** Consecutive rate-limited frames: a client that keeps flooding is closed. */
+  /** Frames refused in a row (over the rate limit; with it off, any refusal): a client that keeps at it is closed. */
   strikes = 0;
 
   /** Read through a getter so that TypeScript does not narrow it across awaits. */
@@ -49,6 +50,8 @@ export interface HubOptions {
   joinLimiter?: RateLimiter;
   /** Refusals in a row after which a flooding socket is closed 1008. */
   maxStrikes?: number;
+  /** Bytes of messages in one history frame (default LIMITS.historyBytes). */
+  historyBytes?: number;
   now?: () => number;
   /** For presence's hold timer (default: the global setTimeout). */
   timers?: Timers;
@@ -80,9 +83,9 @@ export class Hub {
   }
 
   async join(peer: AbusablePeer, session: Session, frame: JoinFrame): Promise<void> {
-    if (session.state !== "new") return this.refuse(peer, "already_joined", "this socket has joined already");
+    if (session.state !== "new") return this.reject(peer, session, "already_joined", "this socket has joined already");
     const name = normalizeName(frame.name);
-    if (name === undefined) return this.refuse(peer, "bad_frame", "a name is 1-32 characters, no control characters");
+    if (name === undefined) return this.reject(peer, session, "bad_frame", "a name is 1-32 characters, no control, invisible or look-alike characters");
     // Before anything of the room is read or sent: a refused join costs the room nothing, and
     // the socket may join again after retryAfter.
     const { joinLimiter } = this.options;
@@ -100,6 +103,7 @@ export class Hub {
       const since = frame.since ?? undefined;
       let history = since === undefined ? room.latest(this.options.historyLimit) : room.after(since, this.options.historyLimit);
       if (history === undefined) history = await this.resume(room, since!);
+      history = fitHistory(history, this.options.historyBytes ?? LIMITS.historyBytes, since === undefined ? "newest" : "oldest");
       // From here to the end nothing awaits: the history and the subscription are one step, so
       // every message is either in the history or arrives after it, never both, never neither.
       if (session.closed || peer.readyState !== OPEN) {
@@ -136,13 +140,10 @@ export class Hub {
   send(peer: AbusablePeer, session: Session, frame: SendFrame): void | Promise<void> {
     if (session.state === "joining") return session.ready!.then(() => this.send(peer, session, frame));
     const clientId = frame.clientId ?? undefined;
-    if (session.state !== "joined") return this.refuse(peer, "not_joined", "send a join frame first", clientId);
-    const { limiter } = this.options;
-    if (limiter) {
-      const retryAfter = limiter.take(session.client, this.now());
-      if (retryAfter > 0) return this.limited(peer, session, retryAfter, clientId);
-      session.strikes = 0;
-    }
+    if (session.state !== "joined") return this.reject(peer, session, "not_joined", "send a join frame first", clientId);
+    const retryAfter = this.options.limiter?.take(session.client, this.now()) ?? 0;
+    if (retryAfter > 0) return this.limited(peer, session, retryAfter, clientId);
+    session.strikes = 0;
     const room = this.live.get(session.room)!;
     const draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId };
     this.queue.push({ draft, peer });
@@ -309,12 +310,34 @@ export class Hub {
     return true;
   }
 
+  /**
+   * Refuses a frame that is the sender's fault (malformed, too long, out of turn). It costs what
+   * a message costs, a token of the address's bucket, else it would be the free way to flood
+   * (issue 11: 20 sockets of bad frames left a bystander 2 of 13 acks in 8 s): past the bucket
+   * it is `rate_limited` and a strike, like a flooder's message. With the rate limit off, every
+   * refusal is a strike: a sender whose refusals go on is closed 1008 all the same.
+   */
+  reject(peer: AbusablePeer, session: Session, code: ErrorCode, message: string, clientId?: string) {
+    const { limiter } = this.options;
+    if (limiter) {
+      const retryAfter = limiter.take(session.client, this.now());
+      if (retryAfter > 0) return this.limited(peer, session, retryAfter, clientId);
+      session.strikes = 0;
+      return this.refuse(peer, code, message, clientId);
+    }
+    this.refuse(peer, code, message, clientId);
+    this.strike(peer, session);
+  }
+
   private limited(peer: AbusablePeer, session: Session, retryAfter: number, clientId?: string) {
     this.refuse(peer, "rate_limited", `slow down: try again in ${retryAfter} ms`, clientId, retryAfter);
-    if (++session.strikes >= (this.options.maxStrikes ?? 20)) {
-      this.options.events?.closedForAbuse?.(session.client, session.room);
-      peer.close(CLOSE.policy, "rate limit exceeded");
-    }
+    this.strike(peer, session);
+  }
+
+  private strike(peer: AbusablePeer, session: Session) {
+    if (++session.strikes < (this.options.maxStrikes ?? 20) || peer.readyState !== OPEN) return;
+    this.options.events?.closedForAbuse?.(session.client, session.room);
+    peer.close(CLOSE.policy, "too many refused frames");
   }
 
   refuse(peer: Peer, code: ErrorCode, message: string, clientId?: string, retryAfter?: number) {

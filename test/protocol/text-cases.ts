@@ -1,0 +1,48 @@
+// Characters and names for the text rules, shared by the unit and the binary tests.
+/** Every character issue 11 found in names, and the classes the contract names. */
+export const INVISIBLE: [string, string][] = [
+  ["soft hyphen", "\u00ad"],
+  ["Hangul filler", "\u3164"],
+  ["Hangul choseong filler", "\u115f"],
+  ["Hangul jungseong filler", "\u1160"],
+  ["halfwidth Hangul filler", "\uffa0"],
+  ["Braille blank", "\u2800"],
+  ["combining grapheme joiner", "\u034f"],
+  ["Arabic letter mark", "\u061c"],
+  ["Mongolian vowel separator", "\u180e"],
+  ["Mongolian free variation selector", "\u180b"],
+  ["variation selector 16 after a letter", "\ufe0f"],
+  ["variation selector 15", "\ufe0e"],
+  ["variation selector 1", "\ufe00"],
+  ["variation selector 17 (supplement)", "\u{e0100}"],
+  ["tag letter A", "\u{e0041}"],
+  ["language tag", "\u{e0001}"],
+  ["cancel tag", "\u{e007f}"],
+  ["line separator", "\u2028"],
+  ["paragraph separator", "\u2029"],
+  ["zero-width space", "\u200b"],
+  ["zero-width non-joiner", "\u200c"],
+  ["zero-width joiner", "\u200d"],
+  ["left-to-right mark", "\u200e"],
+  ["right-to-left override", "\u202e"],
+  ["left-to-right isolate", "\u2066"],
+  ["word joiner", "\u2060"],
+  ["invisible separator", "\u2063"],
+  ["byte order mark", "\ufeff"],
+  ["interlinear annotation anchor", "\ufff9"],
+  ["Arabic number sign", "\u0600"],
+  ["shorthand format letter overlap", "\u{1bca0}"],
+  ["musical symbol begin beam", "\u{1d173}"],
+  ["null", "\u0000"],
+  ["escape", "\u001b"],
+  ["delete", "\u007f"],
+  ["next line (C1)", "\u0085"],
+  ["line feed", "\n"],
+  ["tab", "\t"],
+];
+
+/** Names people have: they pass, NFC-normalized. */
+export const ORDINARY = [
+  "José", "Zoë", "Nguyễn Văn An", "Ελένη", "Дмитрий", "山田太郎", "김민준", "محمد", "דוד", "नमस्ते", "สมชาย",
+  "❤\ufe0f fan", "☺\ufe0f", "1\ufe0f\u20e3 first", "#\ufe0f\u20e3", "👍🏽 ok", "🇫🇷 Marie", "🚀", "x\u0301\u0302",
+];

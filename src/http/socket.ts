@@ -35,6 +35,9 @@ export interface SocketEvents {
   close(ws: Socket, peer: AbusablePeer, code: number, reason: string): void;
 }
 
+/** Frames up to this size (characters or bytes) are parsed even while their socket is over the rate. */
+const READ_WHILE_LIMITED = 4096;
+
 /** Returns a factory for `ws.data`: the handlers live once on a prototype, not per socket. */
 export function socketData({ hub, connections, events }: SocketDeps): (session: Session) => SocketData {
   class Connection implements SocketData {
@@ -54,6 +57,9 @@ export function socketData({ hub, connections, events }: SocketDeps): (session: 
       // Closed for abuse a moment ago: what it had sent already is not worth a parse.
       if (ws.readyState !== WebSocket.OPEN) return;
       const peer = this.peer ?? ws;
+      // A small frame is still read, so that its refusal carries its clientId (a burst over the
+      // rate from an honest client); a big one from a socket already over the rate is not.
+      if (raw.length > READ_WHILE_LIMITED && hub.refuseUnread(peer, this.session)) return;
       const parsed = parseClientFrame(raw);
       if (!parsed.ok) return hub.reject(peer, this.session, parsed.code, parsed.message, parsed.clientId);
       const { frame } = parsed;

@@ -329,6 +329,21 @@ export class Hub {
     this.strike(peer, session);
   }
 
+  /**
+   * While a socket's frames are being refused for its address's rate and the bucket is still
+   * dry, its next frame is refused unread: true when it was. Reading it would only find which
+   * refusal to send, at the price of a JSON.parse the sender chose (~0.3 ms for 64 KB of
+   * escaped quotes; 20 sockets of them held a bystander's acks for 0.9 s here).
+   */
+  refuseUnread(peer: AbusablePeer, session: Session): boolean {
+    const { limiter } = this.options;
+    if (!limiter || session.strikes === 0) return false;
+    const retryAfter = limiter.peek(session.client, this.now());
+    if (retryAfter <= 0) return false;
+    this.limited(peer, session, retryAfter);
+    return true;
+  }
+
   private limited(peer: AbusablePeer, session: Session, retryAfter: number, clientId?: string) {
     this.refuse(peer, "rate_limited", `slow down: try again in ${retryAfter} ms`, clientId, retryAfter);
     this.strike(peer, session);

@@ -28,6 +28,14 @@ export class RateLimiter {
     return Math.ceil(((1 - bucket.tokens) * 1000) / this.rate);
   }
 
+  /** The milliseconds until a token is available (0: one is), taking none. */
+  peek(key: string, now: number): number {
+    const bucket = this.buckets.get(key);
+    if (this.rate <= 0 || !bucket) return 0;
+    const tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) * this.rate) / 1000);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / this.rate);
+  }
+
   /** Forgets buckets that have refilled: they hold nothing a fresh bucket would not. */
   sweep(now: number) {
     for (const [key, bucket] of this.buckets) {

@@ -99,3 +99,47 @@ test("rateLimit 0 turns the limiter off", async () => {
   await client.next("message", (f) => f.clientId === "c199");
   expect(client.frames.filter((f) => f.type === "error")).toEqual([]);
 });
+
+test("refused frames take from the address's bucket: malformed ones cannot be the free way past the limit", async () => {
+  const server = await startServer({ rateLimit: 1, rateBurst: 3, trustProxy: true });
+  const url = server.wsUrl("lobby");
+  const mallory = await joinedFrom(url, "mallory", "10.0.0.66");
+  const other = await joinedFrom(url, "other", "10.0.0.66"); // same address, another socket
+  // Three refusals of their own kinds use the three tokens of the burst...
+  mallory.send("not json");
+  mallory.send({ type: "message", message: "", clientId: "e1" });
+  mallory.send({ type: "join", name: "again" });
+  expect([(await mallory.next("error")).code, (await mallory.next("error")).code, (await mallory.next("error")).code]).toEqual(["bad_json", "bad_frame", "already_joined"]);
+  // ...so the address's next message, from any of its sockets, is over the rate.
+  other.send({ type: "message", message: "hi", clientId: "o1" });
+  const limited = await other.next("error");
+  expect(limited).toMatchObject({ code: "rate_limited", clientId: "o1" });
+  expect(limited.retryAfter).toBeGreaterThan(0);
+
+  // Over the rate, a refusal is a strike: small frames are still read (their clientId comes
+  // back), a big one is refused unread; 20 strikes close the socket 1008 like any flooder.
+  mallory.send({ type: "message", message: "", clientId: "small" });
+  expect(await mallory.next("error")).toMatchObject({ code: "rate_limited", clientId: "small" });
+  mallory.send({ type: "message", message: "x".repeat(1990), clientId: "big".padEnd(3000, "!") });
+  const unread = await mallory.next("error");
+  expect(unread.code).toBe("rate_limited");
+  expect(unread.clientId).toBeUndefined();
+  for (let i = 0; i < 30 && !mallory.closed; i++) mallory.send("[[[[[[[[");
+  expect((await mallory.waitClose()).code).toBe(1008);
+  expect(mallory.frames.filter((f) => f.code === "rate_limited").length).toBe(20);
+  expect(other.closed).toBeUndefined();
+});
+
+test("with the rate limit off, 20 refused frames in a row close the socket 1008; an accepted message starts the count again", async () => {
+  const server = await startServer({ rateLimit: 0 });
+  const url = server.wsUrl("lobby");
+  const ada = await Client.joined(url, "ada");
+  for (let i = 0; i < 19; i++) ada.send({ type: "message", message: "" });
+  ada.send({ type: "message", message: "fine", clientId: "ok" });
+  await ada.next("message", (f) => f.clientId === "ok");
+  for (let i = 0; i < 19; i++) ada.send("nope");
+  await until(() => ada.frames.filter((f) => f.type === "error").length === 38, 5000, "38 refusals");
+  expect(ada.closed).toBeUndefined();
+  ada.send("nope");
+  expect((await ada.waitClose()).code).toBe(1008);
+});

@@ -9,7 +9,7 @@
 import { treaty } from "@elysiajs/eden";
 import type { App } from "../http/app";
 import type { ClientFrame, ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame, ServerFrame } from "../protocol/frames";
-import { CLOSE, isRoomName, LIMITS, normalizeName } from "../protocol/limits";
+import { CLOSE, isMessageText, isRoomName, isWellFormed, LIMITS, normalizeName } from "../protocol/limits";
 import { Backoff } from "./backoff";
 import { Roster } from "./roster";
 
@@ -124,7 +124,7 @@ class Connection implements ChatClient {
   constructor(private readonly options: ChatClientOptions) {
     if (!isRoomName(options.room)) throw new TypeError(`bad room name ${JSON.stringify(options.room)}: 1-64 of A-Z a-z 0-9 _ - .`);
     const name = normalizeName(options.name);
-    if (name === undefined) throw new TypeError("a name is 1-32 characters, no control characters");
+    if (name === undefined) throw new TypeError("a name is 1-32 characters, no control, invisible or look-alike characters");
     const WS = options.WebSocket ?? globalThis.WebSocket;
     if (!WS) throw new TypeError("no global WebSocket here: pass options.WebSocket (the `ws` package on Node 20)");
     this.WS = WS as WebSocketConstructor;
@@ -150,6 +150,9 @@ class Connection implements ChatClient {
     if (text.length < 1) return Promise.reject(new ChatError("bad_frame", "a message is not empty"));
     // The server's schema counts code points (an emoji is one), not UTF-16 units.
     if (text.length > LIMITS.message && [...text].length > LIMITS.message) return Promise.reject(new ChatError("too_long", `a message is at most ${LIMITS.message} characters`));
+    if (!isMessageText(text)) return Promise.reject(new ChatError("bad_frame", "a message is well-formed text with no control characters but tab and line feed"));
+    // The server does not echo a clientId it could never accept: its refusal would settle nothing.
+    if (options.clientId !== undefined && !isWellFormed(options.clientId)) return Promise.reject(new ChatError("bad_frame", "a clientId is well-formed text"));
     return new Promise((resolve, reject) => {
       const pending: Pending = { clientId: options.clientId ?? newClientId(), text, resolve, reject };
       this.pending.set(pending.clientId, pending);

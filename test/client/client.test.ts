@@ -148,6 +148,9 @@ describe("client under Bun, against the binary", () => {
     }
     await expect(ann.client.send("x".repeat(2001))).rejects.toMatchObject({ code: "too_long" });
     await expect(ann.client.send("")).rejects.toMatchObject({ code: "bad_frame" });
+    await expect(ann.client.send("bell\u0007")).rejects.toMatchObject({ code: "bad_frame" });
+    await expect(ann.client.send("half \ud83d")).rejects.toMatchObject({ code: "bad_frame" });
+    await expect(ann.client.send("ok", { clientId: "c\udc00" })).rejects.toMatchObject({ code: "bad_frame" });
     const pending = ann.client.send("never acked");
     ann.client.close();
     await expect(pending).rejects.toMatchObject({ code: "closed" });

@@ -117,7 +117,8 @@ test("binary: a churning attacker under the default join limit leaves 200 member
   await marker(bystander, everyone, "before");
   const before = members.map((m) => m.presenceBytes);
 
-  const attack = Bun.spawn([process.execPath, join(import.meta.dir, "churner.ts"), url, "3", "20"], { stdout: "pipe", stderr: "inherit" });
+  // Niced: the attacker stands for another machine, whose CPU is its own, not the server's.
+  const attack = Bun.spawn(["nice", "-n", "19", process.execPath, join(import.meta.dir, "churner.ts"), url, "3", "20"], { stdout: "pipe", stderr: "inherit" });
   defer(() => attack.kill());
   const latencies: number[] = [];
   let i = 0;

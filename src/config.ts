@@ -80,8 +80,10 @@ const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerC
 export class ConfigError extends Error {}
 
 export function usage(): string {
-  const rows = Object.entries(OPTIONS).map(([key, o]) => {
-    const flag = `${flagOf(key)} <${o.env}>`.padEnd(58);
+  const flags = Object.entries(OPTIONS).map(([key, o]) => `${flagOf(key)} <${o.env}>`);
+  const width = Math.max(...flags.map((f) => f.length)) + 2; // the longest flag still leaves a gap
+  const rows = Object.values(OPTIONS).map((o, i) => {
+    const flag = flags[i]!.padEnd(width);
     const shown = Array.isArray(o.default) ? o.default.join(",") : (o.default ?? "");
     return `  ${flag}${o.help}${shown === "" ? "" : ` (default: ${shown})`}`;
   });
@@ -93,7 +95,7 @@ export function usage(): string {
     "Options (each also an environment variable, shown in <>, and a flag of that name, e.g.",
     "--chat-db; a flag wins over the variable):",
     ...rows,
-    `  ${"--help".padEnd(58)}print this and exit`,
+    `  ${"--help".padEnd(width)}print this and exit`,
     "",
   ].join("\n");
 }

@@ -76,3 +76,57 @@ export interface Fanout {
   /** To every member of the room; with `from`, to all but that member (it gets its own copy apart). */
   publish(room: string, data: string, from?: Peer): void;
 }
+
+/** Where a frame from another node came from (socket.io-adapter's `uid`). */
+export interface RemoteMeta {
+  /** The sending node's id: random per process. */
+  node: string;
+}
+
+/** The link to the other nodes, for /health and metrics. */
+export interface BusStatus {
+  /** Connected, and holding the channels of this node's rooms. Always true on one node. */
+  up: boolean;
+  /** Times a connection to the other nodes came back after a drop. */
+  reconnects: number;
+  /** Frames from other nodes handed to the `onRemote` handler. */
+  remoteFrames: number;
+  /** Frames that reached this node's members but not the other nodes (the link was down). */
+  dropped: number;
+}
+
+/**
+ * A fan-out that spans nodes (src/bus/local.ts for one node, src/bus/redis.ts for several).
+ * `publish` still delivers to this node's members at once, and also sends the frame to the
+ * other nodes that hold the room. Pub/sub between nodes is at-most-once: after `up` turns false
+ * and back, frames from other nodes may have been missed and must be filled from the store.
+ */
+export interface RoomBus extends Fanout {
+  readonly node: string;
+  /**
+   * This node has members in the room: hear its frames from other nodes (idempotent). Resolves
+   * once they are heard (at once while the link is down; never rejects): subscribe before
+   * reading the room's history, or a frame sent in between is in neither.
+   */
+  join(room: string): Promise<void>;
+  /** Its last member here left: stop hearing the room (idempotent). */
+  leave(room: string): void;
+  /** To this node's members only: frames from other nodes, once the hub has ordered them. */
+  deliver(room: string, data: string): void;
+  /**
+   * Frames from other nodes in rooms this node joined, never its own. Until a handler is set
+   * they are delivered to this node's members as they come (unordered: no gap repair).
+   */
+  onRemote(handler: (room: string, data: string, meta: RemoteMeta) => void): void;
+  status(): BusStatus;
+  /** Stops hearing other nodes; local delivery keeps working. */
+  close(): Promise<void>;
+}
+
+/** What a bus tells its owner as it happens (the counters are in `status()`). */
+export interface BusEvents {
+  /** The link went down, or came back holding this node's rooms again: frames may have been missed. */
+  state?(up: boolean): void;
+  /** A frame from another node was unreadable, or the `onRemote` handler threw on it. */
+  error?(error: unknown): void;
+}

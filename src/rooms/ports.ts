@@ -105,8 +105,9 @@ export interface RoomBus extends Fanout {
   readonly node: string;
   /**
    * This node has members in the room: hear its frames from other nodes (idempotent). Resolves
-   * once they are heard (at once while the link is down; never rejects): subscribe before
-   * reading the room's history, or a frame sent in between is in neither.
+   * once they are heard, or at once while the link is not up (never rejects; `state(true)` then
+   * says when to catch up): join before reading the room's history, or a frame sent in between
+   * is in neither.
    */
   join(room: string): Promise<void>;
   /** Its last member here left: stop hearing the room (idempotent). */

@@ -157,13 +157,29 @@ export function runBusContract(implementation: BusImplementation) {
     const [a, b] = all as [FakeNode, FakeNode];
     b.handle();
     await b.bus.join("r");
-    a.bus.publish("r", frame("x"));
+    const data = `${frame("ünïcode 😀")}\n{"a raw newline":"passes"}`; // the bus never reads the frame
+    a.bus.publish("r", data);
     await b.until(() => b.remote.length >= 1, "the frame at b's handler");
-    expect(b.remote).toEqual([{ room: "r", data: frame("x"), meta: { node: a.bus.node } }]);
+    expect(b.remote).toEqual([{ room: "r", data, meta: { node: a.bus.node } }]);
     expect(b.delivered).toEqual([]);
     expect(a.bus.node).not.toBe(b.bus.node);
     b.bus.deliver("r", b.remote[0]!.data);
-    expect(b.got("r")).toEqual([frame("x")]);
+    expect(b.got("r")).toEqual([data]);
+  });
+
+  cluster(`${name}: a handler that throws is reported, and the next frames still come`, async () => {
+    const { nodes: all } = await nodes(2);
+    const [a, b] = all as [FakeNode, FakeNode];
+    b.bus.onRemote((room, data) => {
+      if (data === frame("first")) throw new Error("the hub broke");
+      b.bus.deliver(room, data);
+    });
+    await b.bus.join("r");
+    a.bus.publish("r", frame("first"));
+    a.bus.publish("r", frame("second"));
+    await b.until(() => b.got("r").length >= 1, "the second frame at b");
+    expect(b.got("r")).toEqual([frame("second")]);
+    expect(String(b.errors)).toContain("the hub broke");
   });
 
   cluster(`${name}: a node hears only the rooms it joined, and nothing of a room after it left`, async () => {

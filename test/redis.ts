@@ -30,6 +30,7 @@ export async function startRedis() {
     const stopping = server;
     server = undefined;
     stopping.kill("SIGTERM");
+    stopping.kill("SIGCONT"); // a paused server would never act on it
     await stopping.exited;
   }
 
@@ -42,6 +43,9 @@ export async function startRedis() {
     },
     start,
     stop,
+    /** SIGSTOP: connections stay open, nothing is read (a hung server). */
+    pause: () => server!.kill("SIGSTOP"),
+    resume: () => server!.kill("SIGCONT"),
     /** One command on a connection of its own (a subscribed one could not send it). */
     async command(name: string, args: string[]) {
       const admin = new RedisClient(url(), { autoReconnect: false });

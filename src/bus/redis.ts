@@ -26,10 +26,12 @@ export interface RedisBusOptions {
   checkEvery?: number;
   /** Ms before connecting again once Bun's client has given up its own retries. */
   retryEvery?: number;
+  /** Bytes waiting for Redis beyond which frames are dropped: a hung Redis must not eat memory. */
+  maxBuffered?: number;
 }
 
 export function openRedisBus(options: RedisBusOptions): RoomBus {
-  const { server, events = {} } = options;
+  const { server, events = {}, maxBuffered = 16 * 1024 * 1024 } = options;
   const node = randomUUID();
   // No offline queue: a frame held back for a while would reach the other nodes late and out of
   // order with the store, which gap repair handles better than a burst of stale frames.
@@ -143,7 +145,7 @@ export function openRedisBus(options: RedisBusOptions): RoomBus {
     publish(room, data, from) {
       publishHere(server, room, data, from);
       if (closed) return;
-      if (!pub.connected) {
+      if (!pub.connected || pub.bufferedAmount > maxBuffered) {
         counts.dropped++;
         return;
       }

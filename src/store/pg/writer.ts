@@ -1,0 +1,172 @@
+// The store's writes: one transaction per append() batch, one at a time (batches commit in the
+// order of the calls), and retention's chunks queued among them. Several nodes may write the same
+// database at once; what keeps a room's ids in order across them is the room's lock, below.
+import { sql } from "drizzle-orm";
+import type { BunSQLDatabase } from "drizzle-orm/bun-sql";
+import type { Message } from "../../protocol/frames";
+import type { Appended, Draft } from "../../rooms/ports";
+import { messages, rooms } from "./schema";
+
+const PRUNE_CHUNK = 1000;
+
+export interface WriterOptions {
+  /** A retry is matched if its original is at most this much older (ms). */
+  clientIdWindowMs: number;
+}
+
+/** Ids of a batch that is committing: page() hides them until append() has resolved. */
+export type InFlight = Map<string, number>;
+
+export class Writer {
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Per room, the lowest id of the batch now committing. */
+  readonly inFlight: InFlight = new Map();
+
+  constructor(
+    private readonly db: BunSQLDatabase,
+    private readonly options: WriterOptions,
+  ) {}
+
+  /** Runs the jobs one after the other, in call order, whether the one before failed or not. */
+  private queue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(job, job);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves when every queued job has ended. */
+  idle(): Promise<unknown> {
+    return this.tail;
+  }
+
+  append(drafts: Draft[]): Promise<Appended[]> {
+    return this.queue(() => this.commit(drafts));
+  }
+
+  /** Deletes messages older than the cutoff, a chunk per transaction, appends queued between chunks. */
+  async prune(olderThan: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await this.queue(() => this.pruneChunk(olderThan));
+      total += deleted;
+      if (deleted < PRUNE_CHUNK) return total;
+    }
+  }
+
+  private async commit(drafts: Draft[]): Promise<Appended[]> {
+    const results: Appended[] = new Array(drafts.length);
+    const fresh: number[] = []; // indexes of the drafts that become new rows
+    const repeats = new Map<number, number>(); // a draft repeating one before it in the batch -> that one
+    await this.db.transaction(async (tx) => {
+      // 1. The rooms' locks, in sorted order (two batches never wait on each other in a circle):
+      // an upsert of each room's row, which is a placeholder if the room is new. A batch of
+      // another node in one of these rooms waits here until this one commits, so it takes its
+      // ids after ours and its rows become visible after ours: a room's ids appear in order.
+      const roomNames = [...new Set(drafts.map((d) => d.room))].sort();
+      await tx.execute(sql`
+        insert into ${rooms} (room, last_id, last_message_at, messages)
+        select r, 0, 0, 0 from json_array_elements_text(${JSON.stringify(roomNames)}::text::json) as r order by r
+        on conflict (room) do update set messages = ${rooms.messages}`);
+
+      // 2. Retries: the stored message of each clientId seen within the window, looked up under
+      // the lock (no other node can store that clientId in that room meanwhile).
+      const stored = await this.storedRetries(tx, drafts);
+      const firstInBatch = new Map<string, number>(); // key -> the first draft of the batch with it
+      for (let i = 0; i < drafts.length; i++) {
+        const d = drafts[i]!;
+        if (d.clientId === undefined) {
+          fresh.push(i);
+          continue;
+        }
+        const key = retryKey(d.room, d.name, d.clientId);
+        const earlier = stored.get(key);
+        if (earlier) results[i] = { message: earlier, fresh: false };
+        else if (firstInBatch.has(key)) repeats.set(i, firstInBatch.get(key)!); // its message is known after the insert
+        else {
+          firstInBatch.set(key, i);
+          fresh.push(i);
+        }
+      }
+      if (fresh.length === 0) return;
+
+      // 3. The new rows, ids from the sequence in the batch's order, and the rooms' rows, in one
+      // statement. Ids are sorted back onto the drafts: the rows were numbered in that order.
+      const rows = fresh.map((i) => {
+        const d = drafts[i]!;
+        return { room: d.room, name: d.name, message: d.message, timestamp: d.timestamp, client_id: d.clientId ?? null };
+      });
+      const inserted = await tx.execute<{ id: string }>(sql`
+        with ins as (
+          insert into ${messages} (room, name, message, timestamp, client_id)
+          select room, name, message, timestamp, client_id
+          from json_to_recordset(${JSON.stringify(rows)}::text::json) as t(room text, name text, message text, timestamp bigint, client_id text)
+          returning id, room, timestamp
+        ), per_room as (
+          select room, max(id) as last_id, (array_agg(timestamp order by id desc))[1] as last_message_at, count(*) as added
+          from ins group by room
+        ), kept as (
+          update ${rooms} set last_id = p.last_id, last_message_at = p.last_message_at, messages = ${rooms.messages} + p.added
+          from per_room p where ${rooms.room} = p.room
+        ), placeholders as (
+          delete from ${rooms} where ${rooms.lastId} = 0 and ${rooms.room} in (select r from json_array_elements_text(${JSON.stringify(roomNames)}::text::json) as r)
+            and ${rooms.room} not in (select room from per_room)
+        )
+        select id from ins`);
+      const ids = inserted.map((r) => Number(r.id)).sort((a, b) => a - b);
+      if (ids.length !== fresh.length) throw new Error(`stored ${ids.length} rows of ${fresh.length}`);
+      for (let j = 0; j < fresh.length; j++) {
+        const i = fresh[j]!;
+        const d = drafts[i]!;
+        results[i] = { message: { id: ids[j]!, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp }, fresh: true };
+        if (!this.inFlight.has(d.room)) this.inFlight.set(d.room, ids[j]!);
+      }
+    });
+    for (const [i, first] of repeats) results[i] = { message: results[first]!.message, fresh: false };
+    return results;
+  }
+
+  /** Done once append()'s results are handed back: its rows may be read from now on. */
+  settled() {
+    this.inFlight.clear();
+  }
+
+  private async storedRetries(tx: Tx, drafts: Draft[]): Promise<Map<string, Message>> {
+    const keys = drafts.filter((d) => d.clientId !== undefined).map((d) => ({ room: d.room, name: d.name, client_id: d.clientId, since: d.timestamp - this.options.clientIdWindowMs }));
+    const found = new Map<string, Message>();
+    if (keys.length === 0) return found;
+    const rows = await tx.execute<{ id: string; room: string; name: string; message: string; timestamp: string; client_id: string }>(sql`
+      select distinct on (m.room, m.name, m.client_id) m.id, m.room, m.name, m.message, m.timestamp, m.client_id
+      from json_to_recordset(${JSON.stringify(keys)}::text::json) as k(room text, name text, client_id text, since bigint)
+      join ${messages} m on m.room = k.room and m.name = k.name and m.client_id = k.client_id and m.timestamp >= k.since
+      order by m.room, m.name, m.client_id, m.id desc`);
+    for (const r of rows) found.set(retryKey(r.room, r.name, r.client_id), { id: Number(r.id), room: r.room, name: r.name, message: r.message, timestamp: Number(r.timestamp) });
+    return found;
+  }
+
+  private async pruneChunk(olderThan: number): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      // SKIP LOCKED: two nodes pruning at once take different rows instead of waiting on each other.
+      const perRoom = await tx.execute<{ room: string; deleted: string }>(sql`
+        with gone as (
+          delete from ${messages} where id in (
+            select id from ${messages} where timestamp < ${olderThan} order by id limit ${PRUNE_CHUNK} for update skip locked
+          ) returning room
+        )
+        select room, count(*) as deleted from gone group by room order by room`);
+      if (perRoom.length === 0) return 0;
+      const counts = JSON.stringify(perRoom.map((r) => ({ room: r.room, deleted: Number(r.deleted) })));
+      // The rooms' rows in sorted order, as appends lock them: no deadlock with a batch.
+      await tx.execute(sql`select 1 from ${rooms} where ${rooms.room} in (select room from json_to_recordset(${counts}::text::json) as c(room text)) order by ${rooms.room} for update`);
+      // Rows left without messages go, the others count down: two sets of rows, one statement.
+      await tx.execute(sql`
+        with c as (select * from json_to_recordset(${counts}::text::json) as c(room text, deleted bigint)),
+        emptied as (delete from ${rooms} using c where ${rooms.room} = c.room and ${rooms.messages} <= c.deleted)
+        update ${rooms} set messages = ${rooms.messages} - c.deleted from c where ${rooms.room} = c.room and ${rooms.messages} > c.deleted`);
+      return perRoom.reduce((sum, r) => sum + Number(r.deleted), 0);
+    });
+  }
+}
+
+type Tx = Parameters<Parameters<BunSQLDatabase["transaction"]>[0]>[0];
+
+const retryKey = (room: string, name: string, clientId: string) => `${room.length}:${room}${name.length}:${name}${clientId}`;

@@ -1,16 +1,17 @@
-// The SQLite store against real database files: persistence, migrations (from empty and from an
-// older database), one transaction per batch (order, commit before ack, all or nothing), WAL.
+// The SQLite store: the MessageStore contract (contract.ts) over real database files, then what
+// only SQLite has: the file and its WAL, migrations (from empty and from an older database), the
+// writer thread, the bounded clientId memory.
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Appended, Draft } from "../../src/rooms/ports";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { Client, defer, startServer, tempDir } from "../helpers";
 import { say } from "../http/lib";
+import { draft, runStoreContract, type StoredRow } from "./contract";
 
 const MIGRATIONS_DIR = join(import.meta.dir, "..", "..", "drizzle", "sqlite");
 const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, "meta", "_journal.json"), "utf8")) as { entries: { tag: string; when: number }[] };
@@ -29,27 +30,23 @@ function peek(path: string) {
   return db;
 }
 
-/**
- * What a promise rejects with. (Not `await expect(p).rejects`: in Bun 1.4.5 it parks the event
- * loop in a nested wait that loses the wakeup of a worker's message, and the store's writer is one.)
- */
-const rejection = (p: Promise<unknown>) => p.then(() => undefined, (error: Error) => error);
-
-const draft = (message: string, extra: Partial<Draft> = {}): Draft => ({ room: "r", name: "ada", message, timestamp: 1000, ...extra });
+runStoreContract("sqlite", async () => {
+  const path = join(tempDir(), "chat.db");
+  return {
+    async open({ onCommit, clientIdWindowMs } = {}) {
+      return openSqliteStore(path, { onCommit, clientIds: clientIdWindowMs === undefined ? undefined : { windowMs: clientIdWindowMs, max: 100_000 } });
+    },
+    async rows() {
+      return peek(path).query("SELECT id, room, name, message, timestamp, client_id AS clientId FROM messages ORDER BY id").all() as StoredRow[];
+    },
+    async refuse(message) {
+      const quoted = `'${message.replaceAll("'", "''")}'`; // a trigger takes no parameters
+      peek(path).exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.message = ${quoted} BEGIN SELECT RAISE(ABORT, 'refused by test'); END;`);
+    },
+  };
+});
 
 describe("persistence", () => {
-  test("messages survive closing and reopening the same file", async () => {
-    const path = join(tempDir(), "chat.db");
-    const first = openSqliteStore(path);
-    const stored = await first.append([draft("one"), draft("two", { clientId: "k" })]);
-    await first.close();
-    const again = open(path);
-    expect(await again.page("r", { limit: 10 })).toEqual(stored.map((s) => s.message));
-    // the clientId is remembered across the restart too
-    const [retry] = await again.append([draft("two (retry)", { clientId: "k" })]);
-    expect(retry).toEqual({ message: stored[1]!.message, fresh: false });
-  });
-
   test("a server restart on the same file keeps the history", async () => {
     const db = join(tempDir(), "chat.db");
     const first = await startServer({ db });
@@ -160,53 +157,7 @@ describe("migrations", () => {
   });
 });
 
-describe("batches (one transaction each)", () => {
-  test("order is kept within a batch and across batches, however they interleave", async () => {
-    const store = open();
-    const one = store.append([draft("a"), draft("b"), draft("c")]);
-    const two = store.append([draft("d"), draft("e")]);
-    const three = store.append([draft("f")]);
-    const results = [...(await one), ...(await two), ...(await three)];
-    expect(results.map((r) => r.message.message)).toEqual(["a", "b", "c", "d", "e", "f"]);
-    const ids = results.map((r) => r.message.id);
-    for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
-    expect(results.every((r) => r.fresh)).toBe(true);
-    const rows = peek(store.file).query("SELECT id, message FROM messages ORDER BY id").all();
-    expect(rows).toEqual(results.map((r) => ({ id: r.message.id, message: r.message.message })));
-  });
-
-  test("each result is the stored row as read back from the file", async () => {
-    const store = open();
-    const results = await store.append([draft("x", { room: "q", name: "bob", timestamp: 42, clientId: "c1" })]);
-    const row = peek(store.file).query("SELECT * FROM messages WHERE id = ?").get(results[0]!.message.id);
-    expect(row).toEqual({ id: results[0]!.message.id, room: "q", name: "bob", message: "x", timestamp: 42, client_id: "c1" });
-    expect(results[0]!.message).toEqual({ id: results[0]!.message.id, room: "q", name: "bob", message: "x", timestamp: 42 });
-  });
-
-  test("a batch is committed when its promise resolves: another connection sees all of it", async () => {
-    const store = open();
-    const reader = peek(store.file);
-    const count = () => (reader.query("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
-    const pending = store.append(Array.from({ length: 50 }, (_, i) => draft(`m${i}`)));
-    const results = await pending;
-    expect(count()).toBe(50);
-    expect(results.length).toBe(50);
-  });
-
-  test("a failing commit (a row the engine refuses) stores nothing of its batch and acks nothing; the next batch works", async () => {
-    const store = open();
-    await store.append([draft("before")]);
-    const admin = peek(store.file);
-    admin.exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.message = 'boom' BEGIN SELECT RAISE(ABORT, 'refused by test'); END;`);
-    const failing = store.append([draft("a"), draft("boom"), draft("c", { clientId: "k" })]);
-    expect((await rejection(failing))?.message).toContain("refused by test");
-    expect(admin.query("SELECT message FROM messages ORDER BY id").all()).toEqual([{ message: "before" }]);
-    // the rolled-back clientId was not remembered, the store goes on
-    const [c] = await store.append([draft("c", { clientId: "k" })]);
-    expect(c!.fresh).toBe(true);
-    expect(admin.query("SELECT message FROM messages ORDER BY id").all()).toEqual([{ message: "before" }, { message: "c" }]);
-  });
-
+describe("the writer thread", () => {
   test("a read never shows a row whose append has not resolved: its batch is not delivered yet", async () => {
     const store = open();
     await store.append([draft("first")]);
@@ -222,67 +173,9 @@ describe("batches (one transaction each)", () => {
     await pending;
     expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["first", "second"]);
   });
-
-  test("appends may overlap: they commit in call order, and a failing one takes none of the others with it", async () => {
-    const store = open();
-    await store.append([draft("warm-up")]);
-    peek(store.file).exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.message = 'boom' BEGIN SELECT RAISE(ABORT, 'refused by test'); END;`);
-    const calls = [store.append([draft("a1"), draft("a2")]), store.append([draft("boom")]), store.append([draft("c1", { clientId: "k" })])];
-    const [a, b, c] = await Promise.all(calls.map((call) => call.then((results) => results, (error: Error) => error)));
-    expect(b).toBeInstanceOf(Error);
-    const ids = [...(a as Appended[]), ...(c as Appended[])].map((r) => r.message.id);
-    expect(ids).toEqual([...ids].sort((x, y) => x - y));
-    expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["warm-up", "a1", "a2", "c1"]);
-  });
-
-  test("a failure of the database itself (closed) rejects the append", async () => {
-    const store = open();
-    await store.close();
-    expect(await rejection(store.append([draft("late")]))).toBeInstanceOf(Error);
-  });
-
-  test("clientId: stored once per room and name, within a batch and across batches; no clientId never conflicts", async () => {
-    const store = open();
-    const [a, b, c, d, b2, c2] = await store.append([
-      draft("first", { clientId: "k" }),
-      draft("dup", { clientId: "k" }),
-      draft("other name", { clientId: "k", name: "bob" }),
-      draft("other room", { clientId: "k", room: "s" }),
-      draft("dup after the others", { clientId: "k" }),
-      draft("other name again", { clientId: "k", name: "bob" }),
-    ]);
-    expect(a!.fresh).toBe(true);
-    expect(b).toEqual({ message: a!.message, fresh: false });
-    expect(c!.fresh && d!.fresh).toBe(true);
-    expect(b2).toEqual({ message: a!.message, fresh: false });
-    expect(c2).toEqual({ message: c!.message, fresh: false });
-    const [e] = await store.append([draft("later dup", { clientId: "k" })]);
-    expect(e).toEqual({ message: a!.message, fresh: false });
-    const plain = await store.append([draft("same"), draft("same")]);
-    expect(plain.every((p) => p.fresh)).toBe(true);
-    expect(peek(store.file).query("SELECT count(*) AS n FROM messages").get()).toEqual({ n: 5 });
-  });
 });
 
 describe("clientIds (remembered for a window, not by an index)", () => {
-  test("a retry within the window gets the stored message, after a reopen too; an older one is stored anew", async () => {
-    const path = join(tempDir(), "chat.db");
-    const window = { windowMs: 1000, max: 100 };
-    const first = openSqliteStore(path, { clientIds: window });
-    const [kept] = await first.append([draft("old", { clientId: "old", timestamp: 1000 }), draft("kept", { clientId: "kept", timestamp: 5000 })]).then((r) => r.slice(1));
-    await first.close();
-    // The reopened store refills its memory from the newest rows, back to the window.
-    const again = openSqliteStore(path, { clientIds: window });
-    defer(() => again.close());
-    const [retryKept, retryOld] = await again.append([draft("kept", { clientId: "kept", timestamp: 5500 }), draft("old", { clientId: "old", timestamp: 5500 })]);
-    expect(retryKept).toEqual({ message: kept!.message, fresh: false });
-    expect(retryOld!.fresh).toBe(true); // 4.5 s older than the newest message: out of the window
-    // once time moves on, "kept" falls out of the window too
-    await again.append([draft("later", { timestamp: 7000 })]);
-    const [late] = await again.append([draft("kept", { clientId: "kept", timestamp: 7000 })]);
-    expect(late!.fresh).toBe(true);
-  });
-
   test("at most `max` are remembered: the oldest go first", async () => {
     const store = openSqliteStore(join(tempDir(), "chat.db"), { clientIds: { windowMs: 60_000, max: 2 } });
     defer(() => store.close());
@@ -290,47 +183,5 @@ describe("clientIds (remembered for a window, not by an index)", () => {
     const [a, c] = await store.append([draft("a", { clientId: "a" }), draft("c", { clientId: "c" })]);
     expect(a!.fresh).toBe(true);
     expect(c!.fresh).toBe(false);
-  });
-
-  test("a retry whose message retention deleted is stored anew", async () => {
-    const store = open();
-    await store.append([draft("gone", { clientId: "k", timestamp: 100 }), draft("stays", { timestamp: 100 })]);
-    expect(await store.prune(101)).toBe(2);
-    const [retry] = await store.append([draft("gone", { clientId: "k", timestamp: 200 })]);
-    expect(retry!.fresh).toBe(true);
-    expect(await store.page("r", { limit: 10 })).toEqual([retry!.message]);
-  });
-});
-
-describe("reading", () => {
-  test("page: the latest `limit`, or those before `before`, or the first after `after`; oldest first; per room", async () => {
-    const store = open();
-    const results = await store.append(Array.from({ length: 10 }, (_, i) => draft(`m${i}`, { room: i % 2 ? "odd" : "even" })));
-    const even = results.filter((_, i) => i % 2 === 0).map((r) => r.message);
-    expect(await store.page("even", { limit: 3 })).toEqual(even.slice(-3));
-    expect(await store.page("even", { limit: 100 })).toEqual(even);
-    expect(await store.page("even", { before: even[3]!.id, limit: 2 })).toEqual(even.slice(1, 3));
-    expect(await store.page("even", { after: even[0]!.id, limit: 2 })).toEqual(even.slice(1, 3));
-    expect(await store.page("none", { limit: 3 })).toEqual([]);
-  });
-
-  test("rooms: each room with messages and its newest timestamp, most recent first", async () => {
-    const store = open();
-    const [, b, c] = await store.append([draft("a", { room: "x", timestamp: 5 }), draft("b", { room: "y", timestamp: 9 }), draft("c", { room: "x", timestamp: 9 })]);
-    expect(await store.rooms({ limit: 10 })).toEqual([
-      { room: "x", lastId: c!.message.id, lastMessageAt: 9 },
-      { room: "y", lastId: b!.message.id, lastMessageAt: 9 },
-    ]);
-  });
-
-  test("prune deletes only messages older than the cutoff, in chunks, and ids are never reused", async () => {
-    const store = open();
-    await store.append(Array.from({ length: 2500 }, (_, i) => draft(`old${i}`, { timestamp: 100 })));
-    const kept = await store.append([draft("new", { timestamp: 5000 })]);
-    expect(await store.prune(1000)).toBe(2500);
-    expect(await store.page("r", { limit: 10 })).toEqual([kept[0]!.message]);
-    expect(await store.prune(6000)).toBe(1);
-    const [next] = await store.append([draft("after", { timestamp: 7000 })]);
-    expect(next!.message.id).toBeGreaterThan(kept[0]!.message.id);
   });
 });

@@ -1,0 +1,272 @@
+// The MessageStore contract (src/rooms/ports.ts), one suite for every implementation (hono's
+// router tests are the model): each file that runs it hands over a way to open its store on a
+// fresh database, to read that database's rows with a connection of its own, and to make its
+// engine refuse a row. Every promise of the port is a test here, the failures too.
+import { describe, expect, test } from "bun:test";
+import type { Message } from "../../src/protocol/frames";
+import type { Appended, Draft, MessageStore } from "../../src/rooms/ports";
+import { defer } from "../helpers";
+
+export interface ContractOptions {
+  /** Called after each commit, before append() resolves (the store's metrics hook). */
+  onCommit?: (rows: number, ms: number) => void;
+  /** How long a clientId is remembered for retries (ms). */
+  clientIdWindowMs?: number;
+}
+
+export interface StoredRow extends Message {
+  clientId: string | null;
+}
+
+/** One fresh database of the implementation under test. */
+export interface ContractDatabase {
+  /** Opens a store on this database (again, after a close: the same data). */
+  open(options?: ContractOptions): Promise<MessageStore>;
+  /** Every row, in id order, read by a connection of its own. */
+  rows(): Promise<StoredRow[]>;
+  /** From now on the engine refuses to store a message whose text is `message` (a trigger). */
+  refuse(message: string): Promise<void>;
+}
+
+/**
+ * What a promise rejects with, or undefined. (Not `await expect(p).rejects`: in Bun 1.4.5 it
+ * parks the event loop in a nested wait that loses the wakeup of a worker's message, and the
+ * SQLite store's writer is one.)
+ */
+export const rejection = (p: Promise<unknown>) => p.then(() => undefined, (error: Error) => error);
+
+export const draft = (message: string, extra: Partial<Draft> = {}): Draft => ({ room: "r", name: "ada", message, timestamp: 1000, ...extra });
+
+const texts = (rows: { message: string }[]) => rows.map((r) => r.message);
+
+export function runStoreContract(name: string, makeDatabase: () => Promise<ContractDatabase>) {
+  /** A fresh database, and a store on it closed after the test. */
+  async function fresh(options?: ContractOptions) {
+    const database = await makeDatabase();
+    const store = await database.open(options);
+    defer(() => store.close());
+    return { database, store };
+  }
+
+  describe(`MessageStore contract: ${name}`, () => {
+    describe("append: one transaction per batch", () => {
+      test("order is kept within a batch and across batches, however they interleave; ids increase", async () => {
+        const { database, store } = await fresh();
+        const one = store.append([draft("a"), draft("b"), draft("c")]);
+        const two = store.append([draft("d", { room: "s" }), draft("e")]);
+        const three = store.append([draft("f")]);
+        const results = [...(await one), ...(await two), ...(await three)];
+        expect(texts(results.map((r) => r.message))).toEqual(["a", "b", "c", "d", "e", "f"]);
+        const ids = results.map((r) => r.message.id);
+        for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
+        expect(results.every((r) => r.fresh)).toBe(true);
+        expect((await database.rows()).map((r) => [r.id, r.message])).toEqual(results.map((r) => [r.message.id, r.message.message]));
+      });
+
+      test("each result is the stored row as read back by another connection", async () => {
+        const { database, store } = await fresh();
+        const [result] = await store.append([draft("x", { room: "q", name: "bob", timestamp: 42, clientId: "c1" })]);
+        expect(result!.message).toEqual({ id: result!.message.id, room: "q", name: "bob", message: "x", timestamp: 42 });
+        expect(await database.rows()).toEqual([{ ...result!.message, clientId: "c1" }]);
+      });
+
+      test("a batch is committed when its promise resolves: another connection sees all of it", async () => {
+        const { database, store } = await fresh();
+        const results = await store.append(Array.from({ length: 50 }, (_, i) => draft(`m${i}`, { room: `room${i % 3}` })));
+        expect(results).toHaveLength(50);
+        expect(await database.rows()).toHaveLength(50);
+      });
+
+      test("a rejected append (a row the engine refuses) stores nothing of its batch; the next batch works", async () => {
+        const { database, store } = await fresh();
+        await store.append([draft("before")]);
+        await database.refuse("boom");
+        const failing = store.append([draft("a"), draft("a2", { room: "new room" }), draft("boom"), draft("c", { clientId: "k" })]);
+        expect((await rejection(failing))?.message).toContain("refused by test");
+        expect(texts(await database.rows())).toEqual(["before"]);
+        // the rolled-back clientId was not remembered; the store goes on
+        const [c] = await store.append([draft("c", { clientId: "k" })]);
+        expect(c!.fresh).toBe(true);
+        expect(texts(await database.rows())).toEqual(["before", "c"]);
+        expect(await store.page("new room", { limit: 10 })).toEqual([]);
+      });
+
+      test("appends may overlap: they commit in call order, and a failing one takes none of the others with it", async () => {
+        const { database, store } = await fresh();
+        await store.append([draft("warm-up")]);
+        await database.refuse("boom");
+        const calls = [store.append([draft("a1"), draft("a2")]), store.append([draft("boom")]), store.append([draft("c1", { clientId: "k" })]), store.append([draft("d1", { room: "s" })])];
+        const [a, b, c, d] = await Promise.all(calls.map((call) => call.then((results) => results, (error: Error) => error)));
+        expect(b).toBeInstanceOf(Error);
+        const ids = [...(a as Appended[]), ...(c as Appended[]), ...(d as Appended[])].map((r) => r.message.id);
+        expect(ids).toEqual([...ids].sort((x, y) => x - y));
+        expect(texts(await database.rows())).toEqual(["warm-up", "a1", "a2", "c1", "d1"]);
+      });
+
+      test("a page read between the commit and append()'s resolving does not show the batch (it is not delivered yet)", async () => {
+        let probe: (() => void) | undefined;
+        const { store } = await fresh({ onCommit: () => probe?.() });
+        await store.append([draft("first")]);
+        let during: Promise<Message[]> | undefined;
+        probe = () => (during ??= store.page("r", { limit: 10 }));
+        const [second] = await store.append([draft("second")]);
+        // A joiner reading then would get "second" in its history, and again when it is delivered.
+        expect(texts(await during!)).toEqual(["first"]);
+        expect(await store.page("r", { limit: 10 })).toContainEqual(second!.message);
+      });
+
+      test("a closed store rejects appends", async () => {
+        const { store } = await fresh();
+        await store.close();
+        expect(await rejection(store.append([draft("late")]))).toBeInstanceOf(Error);
+      });
+
+      test("close() commits what is pending first", async () => {
+        const database = await makeDatabase();
+        const store = await database.open();
+        const pending = store.append([draft("one"), draft("two")]);
+        const later = store.append([draft("three")]);
+        await store.close();
+        expect((await pending).map((r) => r.fresh)).toEqual([true, true]);
+        expect((await later)[0]!.fresh).toBe(true);
+        expect(texts(await database.rows())).toEqual(["one", "two", "three"]);
+      });
+    });
+
+    describe("clientId: a repeated send is stored once", () => {
+      test("once per room and name, within a batch and across batches; no clientId never conflicts", async () => {
+        const { database, store } = await fresh();
+        const [a, b, c, d, b2, c2] = await store.append([
+          draft("first", { clientId: "k" }),
+          draft("dup", { clientId: "k" }),
+          draft("other name", { clientId: "k", name: "bob" }),
+          draft("other room", { clientId: "k", room: "s" }),
+          draft("dup after the others", { clientId: "k" }),
+          draft("other name again", { clientId: "k", name: "bob" }),
+        ]);
+        expect(a!.fresh).toBe(true);
+        expect(b).toEqual({ message: a!.message, fresh: false });
+        expect(c!.fresh && d!.fresh).toBe(true);
+        expect(b2).toEqual({ message: a!.message, fresh: false });
+        expect(c2).toEqual({ message: c!.message, fresh: false });
+        const [e] = await store.append([draft("later dup", { clientId: "k" })]);
+        expect(e).toEqual({ message: a!.message, fresh: false });
+        const plain = await store.append([draft("same"), draft("same")]);
+        expect(plain.every((p) => p.fresh)).toBe(true);
+        expect(await database.rows()).toHaveLength(5);
+      });
+
+      test("a retry within the window gets the stored message, after a reopen too; an older one is stored anew", async () => {
+        const database = await makeDatabase();
+        const window = { clientIdWindowMs: 1000 };
+        const first = await database.open(window);
+        const [, kept] = await first.append([draft("old", { clientId: "old", timestamp: 1000 }), draft("kept", { clientId: "kept", timestamp: 5000 })]);
+        await first.close();
+        const again = await database.open(window);
+        defer(() => again.close());
+        const [retryKept, retryOld] = await again.append([draft("kept", { clientId: "kept", timestamp: 5500 }), draft("old", { clientId: "old", timestamp: 5500 })]);
+        expect(retryKept).toEqual({ message: kept!.message, fresh: false });
+        expect(retryOld!.fresh).toBe(true); // 4.5 s after its original: out of the window
+        // once time moves on, "kept" falls out of the window too
+        await again.append([draft("later", { timestamp: 7000 })]);
+        const [late] = await again.append([draft("kept", { clientId: "kept", timestamp: 7000 })]);
+        expect(late!.fresh).toBe(true);
+      });
+
+      test("a retry whose message retention deleted is stored anew", async () => {
+        const { store } = await fresh();
+        await store.append([draft("gone", { clientId: "k", timestamp: 100 }), draft("stays", { timestamp: 100 })]);
+        expect(await store.prune(101)).toBe(2);
+        const [retry] = await store.append([draft("gone", { clientId: "k", timestamp: 200 })]);
+        expect(retry!.fresh).toBe(true);
+        expect(await store.page("r", { limit: 10 })).toEqual([retry!.message]);
+      });
+    });
+
+    describe("reading", () => {
+      test("messages survive closing and reopening the database", async () => {
+        const database = await makeDatabase();
+        const first = await database.open();
+        const stored = await first.append([draft("one"), draft("two", { clientId: "k" })]);
+        await first.close();
+        const again = await database.open();
+        defer(() => again.close());
+        expect(await again.page("r", { limit: 10 })).toEqual(stored.map((s) => s.message));
+        const [retry] = await again.append([draft("two (retry)", { clientId: "k" })]);
+        expect(retry).toEqual({ message: stored[1]!.message, fresh: false });
+      });
+
+      test("page: the latest `limit`, or those before `before`, or the first after `after`; oldest first; per room", async () => {
+        const { store } = await fresh();
+        const results = await store.append(Array.from({ length: 10 }, (_, i) => draft(`m${i}`, { room: i % 2 ? "odd" : "even" })));
+        const even = results.filter((_, i) => i % 2 === 0).map((r) => r.message);
+        expect(await store.page("even", { limit: 3 })).toEqual(even.slice(-3));
+        expect(await store.page("even", { limit: 100 })).toEqual(even);
+        expect(await store.page("even", { before: even[3]!.id, limit: 2 })).toEqual(even.slice(1, 3));
+        expect(await store.page("even", { after: even[0]!.id, limit: 2 })).toEqual(even.slice(1, 3));
+        expect(await store.page("even", { after: even[1]!.id, before: even[4]!.id, limit: 10 })).toEqual(even.slice(2, 4));
+        expect(await store.page("even", { after: even[4]!.id, limit: 2 })).toEqual([]);
+        expect(await store.page("none", { limit: 3 })).toEqual([]);
+      });
+
+      test("rooms: each room with messages, its newest message's id and timestamp, most recent first", async () => {
+        const { store } = await fresh();
+        const [, b, c] = await store.append([draft("a", { room: "x", timestamp: 5 }), draft("b", { room: "y", timestamp: 9 }), draft("c", { room: "x", timestamp: 9 })]);
+        expect(await store.rooms({ limit: 10 })).toEqual([
+          { room: "x", lastId: c!.message.id, lastMessageAt: 9 },
+          { room: "y", lastId: b!.message.id, lastMessageAt: 9 },
+        ]);
+        expect(await store.rooms({ limit: 1 })).toEqual([{ room: "x", lastId: c!.message.id, lastMessageAt: 9 }]);
+      });
+
+      test("rooms pages most recent first: `before` the last row's lastId gives the next page, without gaps or repeats", async () => {
+        const { store } = await fresh();
+        for (let i = 0; i < 25; i++) await store.append([draft("x", { room: `r${i}`, timestamp: 100 + i })]);
+        await store.append([draft("again", { room: "r3", timestamp: 500 })]); // r3 moves to the front
+        const seen: string[] = [];
+        let before: number | undefined;
+        for (;;) {
+          const page = await store.rooms({ before, limit: 7 });
+          expect(page.length).toBeLessThanOrEqual(7);
+          if (!page.length) break;
+          seen.push(...page.map((r) => r.room));
+          before = page.at(-1)!.lastId;
+        }
+        expect(seen).toEqual(["r3", ...Array.from({ length: 25 }, (_, i) => `r${24 - i}`).filter((r) => r !== "r3")]);
+      });
+
+      test("rooms: a batch that rolls back leaves the list as it was; retries are not new messages", async () => {
+        const { database, store } = await fresh();
+        await store.append([draft("before", { room: "a", clientId: "k" })]);
+        const listed = await store.rooms({ limit: 10 });
+        await database.refuse("boom");
+        expect(await rejection(store.append([draft("x", { room: "a" }), draft("y", { room: "new" }), draft("boom", { room: "a" })]))).toBeInstanceOf(Error);
+        expect(await store.rooms({ limit: 10 })).toEqual(listed);
+        await store.append([draft("before", { room: "a", clientId: "k" })]);
+        expect(await store.rooms({ limit: 10 })).toEqual(listed);
+      });
+    });
+
+    describe("prune", () => {
+      test("deletes only messages older than the cutoff, in chunks, returns how many; ids are never reused", async () => {
+        const { store } = await fresh();
+        await store.append(Array.from({ length: 2500 }, (_, i) => draft(`old${i}`, { timestamp: 100 })));
+        const kept = await store.append([draft("new", { timestamp: 5000 })]);
+        expect(await store.prune(1000)).toBe(2500);
+        expect(await store.page("r", { limit: 10 })).toEqual([kept[0]!.message]);
+        expect(await store.prune(6000)).toBe(1);
+        const [next] = await store.append([draft("after", { timestamp: 7000 })]);
+        expect(next!.message.id).toBeGreaterThan(kept[0]!.message.id);
+      });
+
+      test("a room whose messages are all pruned leaves the room list; one with messages left stays", async () => {
+        const { store } = await fresh();
+        await store.append([draft("old", { room: "gone", timestamp: 100 }), draft("old", { room: "kept", timestamp: 100 }), draft("new", { room: "kept", timestamp: 5000 })]);
+        expect(await store.prune(1000)).toBe(2);
+        expect((await store.rooms({ limit: 10 })).map((r) => r.room)).toEqual(["kept"]);
+        await store.append([draft("back", { room: "gone", timestamp: 6000 })]);
+        expect((await store.rooms({ limit: 10 })).map((r) => r.room)).toEqual(["gone", "kept"]);
+      });
+    });
+  });
+}

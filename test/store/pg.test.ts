@@ -177,10 +177,11 @@ describe("two nodes on one database", () => {
     const batch = (who: string, at: number) => Array.from({ length: 300 }, (_, i) => draft(`${who}${i}`, { room: `room${i % 5}`, timestamp: at + i }));
     await Promise.all([a.append(batch("a", 100)), b.append(batch("b", 100)), a.append(batch("c", 5000)), b.append(batch("d", 100))]);
     const db = peek(url);
-    const tableAndTruth = async () => ({
-      table: (await db`select room, last_id, last_message_at, messages from rooms order by room`).map((r: any): [string, number, number, number] => [r.room, Number(r.last_id), Number(r.last_message_at), Number(r.messages)]),
+    type RoomRow = [room: string, lastId: number, lastMessageAt: number, messages: number];
+    const tableAndTruth = async (): Promise<{ table: RoomRow[]; truth: RoomRow[] }> => ({
+      table: (await db`select room, last_id, last_message_at, messages from rooms order by room`).map((r: any): RoomRow => [r.room, Number(r.last_id), Number(r.last_message_at), Number(r.messages)]),
       truth: (await db`select m.room, m.id, m.timestamp, c.n from messages m join (select room, max(id) as top, count(*) as n from messages group by room) c on c.room = m.room and c.top = m.id order by m.room`).map(
-        (r: any): [string, number, number, number] => [r.room, Number(r.id), Number(r.timestamp), Number(r.n)],
+        (r: any): RoomRow => [r.room, Number(r.id), Number(r.timestamp), Number(r.n)],
       ),
     });
     const before = await tableAndTruth();

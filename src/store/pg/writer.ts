@@ -55,52 +55,55 @@ export class Writer {
 
   private async commit(drafts: Draft[]): Promise<Appended[]> {
     const results: Appended[] = new Array(drafts.length);
-    const fresh: number[] = []; // indexes of the drafts that become new rows
+    // Repeats within the batch are found here; the others are sent, and the database keeps
+    // those whose clientId it stored within the window.
+    const candidates: number[] = [];
     const repeats = new Map<number, number>(); // a draft repeating one before it in the batch -> that one
-    await this.db.transaction(async (tx) => {
-      // 1. The rooms' locks, in sorted order (two batches never wait on each other in a circle):
-      // an upsert of each room's row, which is a placeholder if the room is new. A batch of
-      // another node in one of these rooms waits here until this one commits, so it takes its
-      // ids after ours and its rows become visible after ours: a room's ids appear in order.
-      const roomNames = [...new Set(drafts.map((d) => d.room))].sort();
-      await tx.execute(sql`
-        insert into ${rooms} (room, last_id, last_message_at, messages)
-        select r, 0, 0, 0 from json_array_elements_text(${JSON.stringify(roomNames)}::text::json) as r order by r
-        on conflict (room) do update set messages = ${rooms.messages}`);
-
-      // 2. Retries: the stored message of each clientId seen within the window, looked up under
-      // the lock (no other node can store that clientId in that room meanwhile).
-      const stored = await this.storedRetries(tx, drafts);
-      const firstInBatch = new Map<string, number>(); // key -> the first draft of the batch with it
-      for (let i = 0; i < drafts.length; i++) {
-        const d = drafts[i]!;
-        if (d.clientId === undefined) {
-          fresh.push(i);
+    const firstInBatch = new Map<string, number>();
+    for (let i = 0; i < drafts.length; i++) {
+      const d = drafts[i]!;
+      if (d.clientId !== undefined) {
+        const key = retryKey(d.room, d.name, d.clientId);
+        const first = firstInBatch.get(key);
+        if (first !== undefined) {
+          repeats.set(i, first);
           continue;
         }
-        const key = retryKey(d.room, d.name, d.clientId);
-        const earlier = stored.get(key);
-        if (earlier) results[i] = { message: earlier, fresh: false };
-        else if (firstInBatch.has(key)) repeats.set(i, firstInBatch.get(key)!); // its message is known after the insert
-        else {
-          firstInBatch.set(key, i);
-          fresh.push(i);
-        }
+        firstInBatch.set(key, i);
       }
-      if (fresh.length === 0) return;
-
-      // 3. The new rows, ids from the sequence in the batch's order, and the rooms' rows, in one
-      // statement. Ids are sorted back onto the drafts: the rows were numbered in that order.
-      const rows = fresh.map((i) => {
+      candidates.push(i);
+    }
+    const roomNames = JSON.stringify([...new Set(drafts.map((d) => d.room))].sort());
+    const rows = JSON.stringify(
+      candidates.map((i) => {
         const d = drafts[i]!;
-        return { room: d.room, name: d.name, message: d.message, timestamp: d.timestamp, client_id: d.clientId ?? null };
-      });
-      const inserted = await tx.execute<{ id: string }>(sql`
+        return { room: d.room, name: d.name, message: d.message, timestamp: d.timestamp, client_id: d.clientId ?? null, since: d.timestamp - this.options.clientIdWindowMs };
+      }),
+    );
+
+    await this.db.transaction(async (tx) => {
+      // Two statements sent together; the server runs the second once the first is done.
+      // 1. The rooms' locks, in sorted order (two batches never wait on each other in a circle):
+      // an upsert of each room's row, a placeholder if the room is new. A batch of another node
+      // in one of these rooms waits here until this one commits, so it takes its ids after ours
+      // and its rows become visible after ours: a room's ids appear in order.
+      const lock = tx.execute(sql`
+        insert into ${rooms} (room, last_id, last_message_at, messages)
+        select r, 0, 0, 0 from json_array_elements_text(${roomNames}::text::json) as r order by r
+        on conflict (room) do update set messages = ${rooms.messages}`);
+      // 2. The new rows, numbered by the sequence in the batch's order (ord), but those whose
+      // clientId the room stored within the window: looked up under the lock, by a snapshot
+      // taken after it, so no other node can store that clientId meanwhile. Then the rooms' rows.
+      const insert = tx.execute<{ id: string; room: string; name: string; client_id: string | null }>(sql`
         with ins as (
           insert into ${messages} (room, name, message, timestamp, client_id)
-          select room, name, message, timestamp, client_id
-          from json_to_recordset(${JSON.stringify(rows)}::text::json) as t(room text, name text, message text, timestamp bigint, client_id text)
-          returning id, room, timestamp
+          select t.room, t.name, t.message, t.timestamp, t.client_id
+          from rows from (json_to_recordset(${rows}::text::json) as (room text, name text, message text, timestamp bigint, client_id text, since bigint))
+            with ordinality as t(room, name, message, timestamp, client_id, since, ord)
+          where t.client_id is null or not exists (
+            select 1 from ${messages} m where m.room = t.room and m.name = t.name and m.client_id = t.client_id and m.timestamp >= t.since)
+          order by t.ord
+          returning id, room, name, timestamp, client_id
         ), per_room as (
           select room, max(id) as last_id, (array_agg(timestamp order by id desc))[1] as last_message_at, count(*) as added
           from ins group by room
@@ -108,17 +111,37 @@ export class Writer {
           update ${rooms} set last_id = p.last_id, last_message_at = p.last_message_at, messages = ${rooms.messages} + p.added
           from per_room p where ${rooms.room} = p.room
         ), placeholders as (
-          delete from ${rooms} where ${rooms.lastId} = 0 and ${rooms.room} in (select r from json_array_elements_text(${JSON.stringify(roomNames)}::text::json) as r)
+          delete from ${rooms} where ${rooms.lastId} = 0 and ${rooms.room} in (select r from json_array_elements_text(${roomNames}::text::json) as r)
             and ${rooms.room} not in (select room from per_room)
         )
-        select id from ins`);
+        select id, room, name, client_id from ins`);
+      const [, inserted] = await Promise.all([lock, insert]);
+
+      // Ids were given in `ord` order: sorted, they go to the stored drafts in batch order.
       const ids = inserted.map((r) => Number(r.id)).sort((a, b) => a - b);
-      if (ids.length !== fresh.length) throw new Error(`stored ${ids.length} rows of ${fresh.length}`);
-      for (let j = 0; j < fresh.length; j++) {
-        const i = fresh[j]!;
+      const storedKeys = new Set(inserted.flatMap((r) => (r.client_id === null ? [] : [retryKey(r.room, r.name, r.client_id)])));
+      const retries: number[] = [];
+      let next = 0;
+      for (const i of candidates) {
         const d = drafts[i]!;
-        results[i] = { message: { id: ids[j]!, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp }, fresh: true };
-        if (!this.inFlight.has(d.room)) this.inFlight.set(d.room, ids[j]!);
+        if (d.clientId !== undefined && !storedKeys.has(retryKey(d.room, d.name, d.clientId))) {
+          retries.push(i);
+          continue;
+        }
+        const id = ids[next++]!;
+        results[i] = { message: { id, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp }, fresh: true };
+        if (!this.inFlight.has(d.room)) this.inFlight.set(d.room, id);
+      }
+      if (next !== ids.length) throw new Error(`stored ${ids.length} rows, expected ${next}`);
+      // 3. Only when a batch holds retries of earlier ones: their stored messages.
+      if (retries.length) {
+        const found = await this.storedRetries(tx, retries.map((i) => drafts[i]!));
+        for (const i of retries) {
+          const d = drafts[i]!;
+          const message = found.get(retryKey(d.room, d.name, d.clientId!));
+          if (!message) throw new Error("a retry's stored message vanished"); // cannot happen under the lock
+          results[i] = { message, fresh: false };
+        }
       }
     });
     for (const [i, first] of repeats) results[i] = { message: results[first]!.message, fresh: false };

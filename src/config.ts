@@ -19,6 +19,8 @@ interface Option<S extends z.ZodMiniType> {
   default: z.output<S>;
   schema: () => S;
   help: string;
+  /** Its value may hold a password: an error shows it through `redactUrl`. */
+  secret?: boolean;
 }
 const option = <S extends z.ZodMiniType>(o: Option<S>) => o;
 
@@ -31,6 +33,13 @@ const OPTIONS = {
     // Two connections (reads here, writes on the writer thread) must see one database: a file.
     schema: () => text().check(z.refine((path) => path !== ":memory:", "a file path (an in-memory database cannot be shared by the writer thread)")),
     help: "SQLite database file (created if missing)",
+  }),
+  databaseUrl: option({
+    env: "DATABASE_URL",
+    default: undefined as string | undefined,
+    schema: optional(() => text().check(z.refine(isPostgresUrl, "a postgres:// or postgresql:// URL"))),
+    secret: true,
+    help: "PostgreSQL URL (postgres://user:password@host:5432/db): store messages there instead of the SQLite file; nodes may share it",
   }),
   history: option({ env: "CHAT_HISTORY", default: 100, schema: int(0, 10_000), help: "messages sent on join" }),
   retentionDays: option({
@@ -132,8 +141,21 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     }
     const parsed = (option.schema as () => z.ZodMiniType)().safeParse(raw);
     if (parsed.success) config[key] = parsed.data;
-    else problems.push(`${flagOf(key)} / ${option.env}: ${JSON.stringify(raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
+    else problems.push(`${flagOf(key)} / ${option.env}: ${JSON.stringify("secret" in option ? redactUrl(raw) : raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
   }
   if (problems.length) throw new ConfigError(problems.join("\n"));
   return config as Config;
+}
+
+function isPostgresUrl(value: string): boolean {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === "postgres:" || url.protocol === "postgresql:") && url.hostname !== "";
+}
+
+/** A URL as it may be shown (logs, errors): its password replaced; text that is no URL is not shown. */
+export function redactUrl(value: string): string {
+  const url = URL.parse(value);
+  if (!url) return "(not shown: not a URL)";
+  if (url.password) url.password = "***";
+  return url.href;
 }

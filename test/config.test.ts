@@ -19,6 +19,7 @@ describe("parseConfig", () => {
       port: 3000,
       host: "0.0.0.0",
       db: "./chat.db",
+      databaseUrl: undefined,
       history: 100,
       retentionDays: undefined,
       rateLimit: 2,
@@ -43,6 +44,7 @@ describe("parseConfig", () => {
       PORT: "8080",
       HOST: "127.0.0.1",
       CHAT_DB: "/tmp/x.db",
+      DATABASE_URL: "postgres://chat:pw@db.internal:5432/chat",
       CHAT_HISTORY: "7",
       CHAT_RETENTION_DAYS: "1.5",
       CHAT_RATE_LIMIT: "0",
@@ -61,6 +63,7 @@ describe("parseConfig", () => {
       port: 8080,
       host: "127.0.0.1",
       db: "/tmp/x.db",
+      databaseUrl: "postgres://chat:pw@db.internal:5432/chat",
       history: 7,
       retentionDays: 1.5,
       rateLimit: 0,
@@ -119,6 +122,16 @@ describe("parseConfig", () => {
     expect(fails(["--db", ":memory:"])).toContain("in-memory database");
   });
 
+  test("DATABASE_URL: a postgres:// or postgresql:// URL (--database-url); an invalid one is refused without showing its password", () => {
+    expect(parseConfig(["--database-url", "postgresql://u@localhost/db"], {}).databaseUrl).toBe("postgresql://u@localhost/db");
+    expect(parseConfig([], { DATABASE_URL: "" }).databaseUrl).toBeUndefined();
+    const message = fails([], { DATABASE_URL: "mysql://chat:hunter2@db/chat" });
+    expect(message).toContain("DATABASE_URL");
+    expect(message).toContain("mysql://chat:***@db/chat");
+    expect(message).not.toContain("hunter2");
+    expect(fails(["--database-url", "not a url with hunter2"])).not.toContain("hunter2");
+  });
+
   test("an invalid flag fails even when the environment holds a valid value", () => {
     expect(fails(["--port", "abc"], { PORT: "8080" })).toContain("--port");
   });
@@ -145,6 +158,7 @@ describe("parseConfig", () => {
       ["--port", "PORT"],
       ["--host", "HOST"],
       ["--db", "CHAT_DB"],
+      ["--database-url", "DATABASE_URL"],
       ["--history", "CHAT_HISTORY"],
       ["--retention-days", "CHAT_RETENTION_DAYS"],
       ["--rate-limit", "CHAT_RATE_LIMIT"],

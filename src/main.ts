@@ -1,10 +1,11 @@
 // The executable: parse the configuration, open the store, serve, shut down gracefully.
-import { ConfigError, parseConfig, usage } from "./config";
+import { ConfigError, parseConfig, redactUrl, usage } from "./config";
 import { createApp } from "./http/app";
 import { createMetrics } from "./http/metrics";
 import { serve } from "./http/serve";
 import { createLogger } from "./log";
 import { CLOSE } from "./protocol/limits";
+import type { MessageStore } from "./rooms/ports";
 import { openSqliteStore } from "./store/sqlite";
 
 const argv = process.argv.slice(2);
@@ -24,16 +25,25 @@ try {
 
 const log = createLogger(config.logLevel);
 const metrics = createMetrics();
-let store: ReturnType<typeof openSqliteStore>;
+// PostgreSQL when DATABASE_URL is set (its module, loaded only then, stays out of a SQLite
+// node's start-up), else the SQLite file.
+const storeKind = config.databaseUrl === undefined ? "sqlite" : "postgres";
+const where = config.databaseUrl === undefined ? { db: config.db } : { database: redactUrl(config.databaseUrl) };
+let store: MessageStore;
 try {
-  store = openSqliteStore(config.db, { onCommit: metrics.onCommit });
+  if (config.databaseUrl === undefined) store = openSqliteStore(config.db, { onCommit: metrics.onCommit });
+  else {
+    const { openPgStore } = await import("./store/pg");
+    store = await openPgStore(config.databaseUrl, { onCommit: metrics.onCommit });
+  }
 } catch (error) {
-  log.error("cannot open the database", { db: config.db, error: String(error) });
+  log.error("cannot open the database", { ...where, error: String(error) });
   process.exit(1);
 }
 
 const app = createApp({
   store,
+  storeKind,
   historyLimit: config.history,
   rateLimit: config.rateLimit,
   rateBurst: config.rateBurst,
@@ -59,7 +69,7 @@ try {
   process.exit(1);
 }
 
-log.info("listening", { url: app.server!.url.href, db: config.db });
+log.info("listening", { url: app.server!.url.href, store: storeKind, ...where });
 
 let stopping = false;
 async function shutdown(signal: string) {

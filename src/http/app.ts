@@ -21,6 +21,8 @@ import { socketData } from "./socket";
 
 export interface AppOptions {
   store: MessageStore;
+  /** Which store that is, for GET /health (default "sqlite"). */
+  storeKind?: "sqlite" | "postgres";
   historyLimit?: number;
   /** Messages per second per client IP; 0 = off. */
   rateLimit?: number;
@@ -73,7 +75,8 @@ export function createApp(options: AppOptions) {
     now,
   );
 
-  const health = () => ({ ok: true as const, connections: connections.size, rooms: hub.liveRooms });
+  const storeKind = options.storeKind ?? "sqlite";
+  const health = () => ({ ok: true as const, store: storeKind, connections: connections.size, rooms: hub.liveRooms });
   const app = new Elysia({
     serve: {
       // Not Bun's development mode: it would start a file watcher (HMR for the page) per server.

@@ -292,11 +292,11 @@ describe("GET /health and GET /", () => {
   test("/health counts the open sockets and the live rooms as they are now", async () => {
     const server = await startServer();
     const health = async () => (await fetch(`${server.base}/health`)).json();
-    expect(await health()).toEqual({ ok: true, connections: 0, rooms: 0 });
+    expect(await health()).toEqual({ ok: true, store: "sqlite", connections: 0, rooms: 0 });
     await Client.joined(server.wsUrl("one"), "ada");
     await Client.joined(server.wsUrl("one"), "bob");
     await Client.joined(server.wsUrl("two"), "cy");
-    expect(await health()).toEqual({ ok: true, connections: 3, rooms: 2 });
+    expect(await health()).toEqual({ ok: true, store: "sqlite", connections: 3, rooms: 2 });
   });
 
   test("/ serves the web page", async () => {

@@ -7,7 +7,9 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageStore } from "../../src/rooms/ports";
+import { and, desc, eq, lt } from "drizzle-orm";
 import { openPgStore } from "../../src/store/pg";
+import { messages, rooms } from "../../src/store/pg/schema";
 import { defer } from "../helpers";
 import { usePostgres } from "../pg";
 import { draft, rejection, runStoreContract, type StoredRow } from "./contract";
@@ -101,6 +103,31 @@ describe("migrations", () => {
   test("a database that cannot be reached fails the open with the reason", async () => {
     const error = await rejection(openPgStore(`postgres://postgres@127.0.0.1:1/none`));
     expect(error).toBeInstanceOf(Error);
+  });
+});
+
+describe("reads by index", () => {
+  test("rooms' pages are a range of rooms_last_id, a room's messages of messages_room_id, retries of messages_client_id: no sort, no scan", async () => {
+    const url = await pg.server.createDatabase();
+    const store = await node(url);
+    await store.append([draft("x", { clientId: "k" })]);
+    const db = peek(url);
+    await db`set enable_seqscan = off`; // a tiny table is scanned otherwise: what counts is that the index serves the query
+    const plan = async (query: { toSQL(): { sql: string; params: unknown[] } }) => {
+      const { sql: text, params } = query.toSQL();
+      return (await db.unsafe(`explain ${text}`, params as never[])).map((r: any) => r["QUERY PLAN"]).join("\n");
+    };
+    const select = store.db.select({ room: rooms.room, lastId: rooms.lastId }).from(rooms);
+    for (const query of [select.orderBy(desc(rooms.lastId)).limit(100), select.where(lt(rooms.lastId, 5)).orderBy(desc(rooms.lastId)).limit(100)]) {
+      const text = await plan(query);
+      expect(text).toContain("Index Scan Backward using rooms_last_id");
+      expect(text).not.toMatch(/Sort|Seq Scan/);
+    }
+    const history = await plan(store.db.select().from(messages).where(and(eq(messages.room, "r"), lt(messages.id, 10))).orderBy(desc(messages.id)).limit(100));
+    expect(history).toContain("messages_room_id");
+    expect(history).not.toMatch(/Sort|Seq Scan/);
+    const retry = await plan(store.db.select().from(messages).where(and(eq(messages.room, "r"), eq(messages.name, "ada"), eq(messages.clientId, "k"))));
+    expect(retry).toContain("messages_client_id");
   });
 });
 

@@ -6,7 +6,7 @@ import { SQL } from "bun";
 import { and, asc, desc, DrizzleQueryError, eq, gt, lt, sql } from "drizzle-orm";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
-import type { Appended, MessageStore, PageQuery } from "../../rooms/ports";
+import type { MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import { embeddedMigrations } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
 import { Writer } from "./writer";
@@ -73,16 +73,15 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
       return (await db.select(columns).from(messages).where(bounds).orderBy(desc(messages.id)).limit(limit)).reverse();
     },
 
-    async rooms(query?: { before?: number; limit: number }) {
-      // Rows with last_id 0 are another transaction's placeholders: never committed as such.
-      const limit = query?.limit ?? 1_000_000;
-      const rows = await db
+    async rooms({ before, limit }: RoomsQuery): Promise<StoredRoom[]> {
+      // A range of rooms_last_id, newest first: `limit` rows read, however big the database.
+      // (A new room's placeholder row, last_id 0, never commits as such: see writer.ts.)
+      return db
         .select({ room: rooms.room, lastId: rooms.lastId, lastMessageAt: rooms.lastMessageAt })
         .from(rooms)
-        .where(query?.before === undefined ? gt(rooms.lastId, 0) : and(gt(rooms.lastId, 0), lt(rooms.lastId, query.before)))
+        .where(before === undefined ? undefined : lt(rooms.lastId, before))
         .orderBy(desc(rooms.lastId))
         .limit(limit);
-      return rows;
     },
 
     async prune(olderThan) {

@@ -20,11 +20,18 @@ function binaries(): string {
   return join(root, newest, "bin");
 }
 
-/** PostgreSQL refuses to run as root: as root, its programs run as the `postgres` user. */
+/**
+ * A PostgreSQL program's command line. PostgreSQL refuses to run as root: as root, it runs as the
+ * `postgres` user. setpriv execs the program itself (runuser and su fork and wait), so the pid we
+ * get is the server's, and it has the server stopped if this process dies without cleaning up.
+ */
 function asServerUser(argv: string[]): string[] {
-  if (process.getuid?.() !== 0) return argv;
-  // setpriv execs the program itself (runuser and su fork and wait): the pid we get is the server's.
-  return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", ...argv];
+  const root = process.getuid?.() === 0;
+  if (!Bun.which("setpriv")) {
+    if (root) throw new Error("running the tests as root needs setpriv (util-linux) to start PostgreSQL as the postgres user");
+    return argv;
+  }
+  return ["setpriv", ...(root ? ["--reuid=postgres", "--regid=postgres", "--init-groups"] : []), "--pdeathsig", "SIGQUIT", "--", ...argv];
 }
 
 function freePort(): Promise<number> {

@@ -6,7 +6,7 @@ import { SQL } from "bun";
 import { and, asc, desc, DrizzleQueryError, eq, gt, lt, sql } from "drizzle-orm";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
-import type { MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
+import type { Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import { embeddedMigrations } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
 import { Writer } from "./writer";
@@ -44,17 +44,17 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
     async append(drafts) {
       if (closed) throw new Error("store closed");
       const started = performance.now();
+      let results: Appended[];
       try {
-        const results = await writer.append(drafts);
-        options.onCommit?.(drafts.length, performance.now() - started);
-        return results;
+        results = await writer.append(drafts);
       } catch (error) {
         throw withReason(error);
-      } finally {
-        // The batch's rows were hidden from page() while it committed (see there); from the
-        // moment its promise resolves they may be read.
-        writer.settled();
       }
+      options.onCommit?.(drafts.length, performance.now() - started);
+      // The batch's rows were hidden from page() while it committed (see there); from the moment
+      // its promise resolves they may be read.
+      writer.settle(results);
+      return results;
     },
 
     async page(room, { before, after, limit }: PageQuery): Promise<Message[]> {

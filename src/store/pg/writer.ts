@@ -81,6 +81,19 @@ export class Writer {
       }),
     );
 
+    const batch: Batch = { drafts, candidates, roomNames, rows, results, hidden: [] };
+    try {
+      await this.transaction(batch);
+    } catch (error) {
+      for (const room of batch.hidden) this.inFlight.delete(room); // nothing of it was committed
+      throw error;
+    }
+    for (const [i, first] of repeats) results[i] = { message: results[first]!.message, fresh: false };
+    return results;
+  }
+
+  /** The batch's transaction: fills `results` for its candidates. */
+  private async transaction({ drafts, candidates, roomNames, rows, results, hidden }: Batch) {
     await this.db.transaction(async (tx) => {
       // Two statements sent together; the server runs the second once the first is done.
       // 1. The rooms' locks, in sorted order (two batches never wait on each other in a circle):
@@ -130,7 +143,10 @@ export class Writer {
         }
         const id = ids[next++]!;
         results[i] = { message: { id, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp }, fresh: true };
-        if (!this.inFlight.has(d.room)) this.inFlight.set(d.room, id);
+        if (!this.inFlight.has(d.room)) {
+          this.inFlight.set(d.room, id);
+          hidden.push(d.room);
+        }
       }
       if (next !== ids.length) throw new Error(`stored ${ids.length} rows, expected ${next}`);
       // 3. Only when a batch holds retries of earlier ones: their stored messages.
@@ -144,13 +160,11 @@ export class Writer {
         }
       }
     });
-    for (const [i, first] of repeats) results[i] = { message: results[first]!.message, fresh: false };
-    return results;
   }
 
-  /** Done once append()'s results are handed back: its rows may be read from now on. */
-  settled() {
-    this.inFlight.clear();
+  /** Once append()'s results are handed back: its rows may be read from now on. */
+  settle(results: Appended[]) {
+    for (const { message, fresh } of results) if (fresh && this.inFlight.get(message.room) === message.id) this.inFlight.delete(message.room);
   }
 
   private async storedRetries(tx: Tx, drafts: Draft[]): Promise<Map<string, Message>> {
@@ -188,6 +202,19 @@ export class Writer {
       return perRoom.reduce((sum, r) => sum + Number(r.deleted), 0);
     });
   }
+}
+
+interface Batch {
+  drafts: Draft[];
+  /** Indexes of the drafts sent to the database: all but repeats within the batch. */
+  candidates: number[];
+  /** JSON: the batch's rooms, sorted (the order their locks are taken in). */
+  roomNames: string;
+  /** JSON: the candidates' rows. */
+  rows: string;
+  results: Appended[];
+  /** Rooms whose entry in inFlight this batch set. */
+  hidden: string[];
 }
 
 type Tx = Parameters<Parameters<BunSQLDatabase["transaction"]>[0]>[0];

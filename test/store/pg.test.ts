@@ -106,6 +106,33 @@ describe("migrations", () => {
   });
 });
 
+describe("group commit", () => {
+  test("batches queued while a transaction runs commit together in the next one, each with its own results, in call order", async () => {
+    const url = await pg.server.createDatabase();
+    const store = await node(url);
+    await store.append([draft("warm-up")]);
+    const admin = peek(url);
+    // Each row records its transaction.
+    await admin.unsafe(`create table txlog (id bigint, tx bigint)`);
+    await admin.unsafe(`
+      create function log_tx() returns trigger language plpgsql as $$
+      begin
+        insert into txlog values (new.id, txid_current());
+        return new;
+      end $$`);
+    await admin.unsafe(`create trigger log_tx before insert on messages for each row execute function log_tx()`);
+    // The first batch starts a transaction at once; the 50 calls after it queue meanwhile.
+    const first = store.append([draft("first")]);
+    const queued = Array.from({ length: 50 }, (_, i) => store.append([draft(`q${i}`), draft(`q${i}b`, { room: `room${i % 3}` })]));
+    const results = [await first, ...(await Promise.all(queued))];
+    expect(results.map((r) => r.map((a) => a.message.message))).toEqual([["first"], ...Array.from({ length: 50 }, (_, i) => [`q${i}`, `q${i}b`])]);
+    const ids = results.flat().map((r) => r.message.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    const [{ n }] = await admin`select count(distinct tx)::int as n from txlog`;
+    expect(n).toBe(2);
+  });
+});
+
 describe("reads by index", () => {
   test("rooms' pages are a range of rooms_last_id, a room's messages of messages_room_id, retries of messages_client_id: no sort, no scan", async () => {
     const url = await pg.server.createDatabase();

@@ -1,12 +1,12 @@
 // The shared store (DATABASE_URL): Drizzle on Bun's own PostgreSQL client. Several nodes may use
-// one database at once. Writes go through writer.ts (one transaction per append() batch, in call
+// one database at once. Writes go through writer.ts (each append() batch in one transaction, in call
 // order); reads run beside them on the pool. Migrations are embedded and applied on open, under
 // an advisory lock, so that nodes starting together migrate once.
 import { SQL } from "bun";
 import { and, asc, desc, DrizzleQueryError, eq, gt, lt, sql } from "drizzle-orm";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
-import type { Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
+import type { MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import { embeddedMigrations } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
 import { Writer } from "./writer";
@@ -34,7 +34,7 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
     await client.close().catch(() => {});
     throw error;
   }
-  const writer = new Writer(db, { clientIdWindowMs: options.clientIds?.windowMs ?? 10 * 60_000 });
+  const writer = new Writer(db, { clientIdWindowMs: options.clientIds?.windowMs ?? 10 * 60_000, onCommit: options.onCommit });
   let closed = false;
 
   const api: MessageStore & { readonly db: BunSQLDatabase } = {
@@ -43,18 +43,7 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
 
     async append(drafts) {
       if (closed) throw new Error("store closed");
-      const started = performance.now();
-      let results: Appended[];
-      try {
-        results = await writer.append(drafts);
-      } catch (error) {
-        throw withReason(error);
-      }
-      options.onCommit?.(drafts.length, performance.now() - started);
-      // The batch's rows were hidden from page() while it committed (see there); from the moment
-      // its promise resolves they may be read.
-      writer.settle(results);
-      return results;
+      return writer.append(drafts).catch((error) => Promise.reject(withReason(error)));
     },
 
     async page(room, { before, after, limit }: PageQuery): Promise<Message[]> {

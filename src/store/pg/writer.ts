@@ -1,6 +1,9 @@
-// The store's writes: one transaction per append() batch, one at a time (batches commit in the
-// order of the calls), and retention's chunks queued among them. Several nodes may write the same
-// database at once; what keeps a room's ids in order across them is the room's lock, below.
+// The store's writes, one at a time: append() batches commit in the order of the calls, and
+// retention's chunks are queued among them. Batches that queued up while a transaction ran
+// commit together in the next one (group commit at the store, on top of the hub's): a node's
+// throughput then grows with its backlog instead of being one round trip per batch. Several
+// nodes may write the same database at once; what keeps a room's ids in order across them is
+// the room's lock, below.
 import { sql } from "drizzle-orm";
 import type { BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
@@ -8,18 +11,28 @@ import type { Appended, Draft } from "../../rooms/ports";
 import { messages, rooms } from "./schema";
 
 const PRUNE_CHUNK = 1000;
+/** Queued batches are merged into one transaction up to this many rows (a bigger batch goes alone). */
+const GROUP_ROWS = 4096;
 
 export interface WriterOptions {
   /** A retry is matched if its original is at most this much older (ms). */
   clientIdWindowMs: number;
+  /** Called for each batch once it is committed, before its append() resolves (metrics). */
+  onCommit?: (rows: number, ms: number) => void;
 }
 
-/** Ids of a batch that is committing: page() hides them until append() has resolved. */
+/** Per room, the lowest id of the rows now committing: page() hides them until append() has resolved. */
 export type InFlight = Map<string, number>;
 
+type Job =
+  | { kind: "append"; drafts: Draft[]; started: number; resolve(results: Appended[]): void; reject(error: unknown): void }
+  | { kind: "prune"; olderThan: number; resolve(deleted: number): void; reject(error: unknown): void }
+  | { kind: "idle"; resolve(): void };
+type AppendJob = Extract<Job, { kind: "append" }>;
+
 export class Writer {
-  private tail: Promise<unknown> = Promise.resolve();
-  /** Per room, the lowest id of the batch now committing. */
+  private readonly jobs: Job[] = [];
+  private draining = false;
   readonly inFlight: InFlight = new Map();
 
   constructor(
@@ -27,33 +40,76 @@ export class Writer {
     private readonly options: WriterOptions,
   ) {}
 
-  /** Runs the jobs one after the other, in call order, whether the one before failed or not. */
-  private queue<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(job, job);
-    this.tail = run.catch(() => {});
-    return run;
-  }
-
-  /** Resolves when every queued job has ended. */
-  idle(): Promise<unknown> {
-    return this.tail;
-  }
-
   append(drafts: Draft[]): Promise<Appended[]> {
-    return this.queue(() => this.commit(drafts));
+    return new Promise((resolve, reject) => this.enqueue({ kind: "append", drafts, started: performance.now(), resolve, reject }));
   }
 
   /** Deletes messages older than the cutoff, a chunk per transaction, appends queued between chunks. */
   async prune(olderThan: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const deleted = await this.queue(() => this.pruneChunk(olderThan));
+      const deleted = await new Promise<number>((resolve, reject) => this.enqueue({ kind: "prune", olderThan, resolve, reject }));
       total += deleted;
       if (deleted < PRUNE_CHUNK) return total;
     }
   }
 
-  private async commit(drafts: Draft[]): Promise<Appended[]> {
+  /** Resolves once everything queued before it is done. */
+  idle(): Promise<void> {
+    return new Promise((resolve) => this.enqueue({ kind: "idle", resolve }));
+  }
+
+  private enqueue(job: Job) {
+    this.jobs.push(job);
+    if (this.draining) return;
+    this.draining = true;
+    void this.drain();
+  }
+
+  private async drain() {
+    try {
+      while (this.jobs.length) {
+        const job = this.jobs[0]!;
+        if (job.kind !== "append") {
+          this.jobs.shift();
+          if (job.kind === "idle") job.resolve();
+          else await this.pruneChunk(job.olderThan).then(job.resolve, job.reject);
+          continue;
+        }
+        const group: AppendJob[] = [];
+        let rows = 0;
+        for (let next = this.jobs[0]; next?.kind === "append" && (rows === 0 || rows + next.drafts.length <= GROUP_ROWS); next = this.jobs[0]) {
+          group.push(this.jobs.shift() as AppendJob);
+          rows += next.drafts.length;
+        }
+        await this.commitGroup(group);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** The group's batches in one transaction; if it fails, each alone, so that only a failing one fails. */
+  private async commitGroup(group: AppendJob[]) {
+    let committed: { results: Appended[]; hidden: string[] };
+    try {
+      committed = await this.commit(group.length === 1 ? group[0]!.drafts : group.flatMap((job) => job.drafts));
+    } catch (error) {
+      if (group.length === 1) group[0]!.reject(error);
+      else for (const job of group) await this.commitGroup([job]);
+      return;
+    }
+    let at = 0;
+    for (const job of group) {
+      const results = committed.results.slice(at, (at += job.drafts.length));
+      this.options.onCommit?.(job.drafts.length, performance.now() - job.started);
+      job.resolve(results);
+    }
+    // Resolved: the rows may be read from now on (what runs next, runs after the resolutions).
+    for (const room of committed.hidden) this.inFlight.delete(room);
+  }
+
+  private async commit(drafts: Draft[]): Promise<{ results: Appended[]; hidden: string[] }> {
     const results: Appended[] = new Array(drafts.length);
     // Repeats within the batch are found here; the others are sent, and the database keeps
     // those whose clientId it stored within the window.
@@ -89,7 +145,7 @@ export class Writer {
       throw error;
     }
     for (const [i, first] of repeats) results[i] = { message: results[first]!.message, fresh: false };
-    return results;
+    return { results, hidden: batch.hidden };
   }
 
   /** The batch's transaction: fills `results` for its candidates. */
@@ -160,11 +216,6 @@ export class Writer {
         }
       }
     });
-  }
-
-  /** Once append()'s results are handed back: its rows may be read from now on. */
-  settle(results: Appended[]) {
-    for (const { message, fresh } of results) if (fresh && this.inFlight.get(message.room) === message.id) this.inFlight.delete(message.room);
   }
 
   private async storedRetries(tx: Tx, drafts: Draft[]): Promise<Map<string, Message>> {

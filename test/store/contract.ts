@@ -70,6 +70,17 @@ export function runStoreContract(name: string, makeDatabase: () => Promise<Contr
         expect(await database.rows()).toEqual([{ ...result!.message, clientId: "c1" }]);
       });
 
+      test("text comes back exactly as sent: quotes, backslashes, braces, commas, newlines, NULL, non-ASCII", async () => {
+        const { database, store } = await fresh();
+        const texts = ["it's \"quoted\"", "back\\slash \\N", "{braces},[brackets]", "a,b,c", "line\nbreak\ttab", "NULL", "null", " ", "\u20ac \u00e9 \u4e2d \ud83d\ude00", "\u200b"];
+        const results = await store.append(texts.map((message, i) => draft(message, { clientId: `${message}|${i}` })));
+        expect(results.map((r) => r.message.message)).toEqual(texts);
+        expect((await store.page("r", { limit: 100 })).map((m) => m.message)).toEqual(texts);
+        expect((await database.rows()).map((r) => r.clientId)).toEqual(texts.map((message, i) => `${message}|${i}`));
+        const retries = await store.append(texts.map((message, i) => draft(message, { clientId: `${message}|${i}` })));
+        expect(retries.every((r) => !r.fresh)).toBe(true);
+      });
+
       test("a batch is committed when its promise resolves: another connection sees all of it", async () => {
         const { database, store } = await fresh();
         const results = await store.append(Array.from({ length: 50 }, (_, i) => draft(`m${i}`, { room: `room${i % 3}` })));

@@ -106,6 +106,19 @@ describe("migrations", () => {
   });
 });
 
+describe("what PostgreSQL's text cannot hold", () => {
+  test("U+0000 in a message or a clientId is stored (and acknowledged) as U+FFFD: the batch, everyone's, does not fail", async () => {
+    const url = await pg.server.createDatabase();
+    const store = await node(url);
+    const [bystander, nul] = await store.append([draft("innocent"), draft("a\u0000b", { clientId: "k\u0000" })]);
+    expect(bystander!.fresh).toBe(true);
+    expect(nul!.message.message).toBe("a\ufffdb");
+    expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["innocent", "a\ufffdb"]);
+    const [retry] = await store.append([draft("a\u0000b", { clientId: "k\u0000" })]);
+    expect(retry).toEqual({ message: nul!.message, fresh: false });
+  });
+});
+
 describe("group commit", () => {
   test("batches queued while a transaction runs commit together in the next one, each with its own results, in call order", async () => {
     const url = await pg.server.createDatabase();

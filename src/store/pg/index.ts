@@ -34,7 +34,7 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
     await client.close().catch(() => {});
     throw error;
   }
-  const writer = new Writer(db, { clientIdWindowMs: options.clientIds?.windowMs ?? 10 * 60_000, onCommit: options.onCommit });
+  const writer = new Writer(db, client, { clientIdWindowMs: options.clientIds?.windowMs ?? 10 * 60_000, onCommit: options.onCommit });
   let closed = false;
 
   const api: MessageStore & { readonly db: BunSQLDatabase } = {

@@ -4,6 +4,7 @@
 // throughput then grows with its backlog instead of being one round trip per batch. Several
 // nodes may write the same database at once; what keeps a room's ids in order across them is
 // the room's lock, below.
+import type { SQL, SQLArrayParameter } from "bun";
 import { sql } from "drizzle-orm";
 import type { BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
@@ -37,6 +38,8 @@ export class Writer {
 
   constructor(
     private readonly db: BunSQLDatabase,
+    /** The client under db: its arrays are the parameters of a batch. */
+    private readonly client: SQL,
     private readonly options: WriterOptions,
   ) {}
 
@@ -109,7 +112,8 @@ export class Writer {
     for (const room of committed.hidden) this.inFlight.delete(room);
   }
 
-  private async commit(drafts: Draft[]): Promise<{ results: Appended[]; hidden: string[] }> {
+  private async commit(sent: Draft[]): Promise<{ results: Appended[]; hidden: string[] }> {
+    const drafts = sent.map(storable);
     const results: Appended[] = new Array(drafts.length);
     // Repeats within the batch are found here; the others are sent, and the database keeps
     // those whose clientId it stored within the window.
@@ -129,13 +133,19 @@ export class Writer {
       }
       candidates.push(i);
     }
-    const roomNames = JSON.stringify([...new Set(drafts.map((d) => d.room))].sort());
-    const rows = JSON.stringify(
-      candidates.map((i) => {
-        const d = drafts[i]!;
-        return { room: d.room, name: d.name, message: d.message, timestamp: d.timestamp, client_id: d.clientId ?? null, since: d.timestamp - this.options.clientIdWindowMs };
-      }),
-    );
+    // PostgreSQL arrays, one per column: parsed ~4x faster than the same rows as JSON.
+    const client = this.client;
+    const column = <T>(value: (d: Draft) => T, type: "TEXT" | "INT8") => client.array(candidates.map((i) => value(drafts[i]!)), type);
+    const roomNames = client.array([...new Set(drafts.map((d) => d.room))].sort(), "TEXT");
+    const window = this.options.clientIdWindowMs;
+    const rows: Columns = {
+      room: column((d) => d.room, "TEXT"),
+      name: column((d) => d.name, "TEXT"),
+      message: column((d) => d.message, "TEXT"),
+      timestamp: column((d) => d.timestamp, "INT8"),
+      clientId: column((d) => d.clientId ?? null, "TEXT"),
+      since: column((d) => d.timestamp - window, "INT8"),
+    };
 
     const batch: Batch = { drafts, candidates, roomNames, rows, results, hidden: [] };
     try {
@@ -158,7 +168,7 @@ export class Writer {
       // and its rows become visible after ours: a room's ids appear in order.
       const lock = tx.execute(sql`
         insert into ${rooms} (room, last_id, last_message_at, messages)
-        select r, 0, 0, 0 from json_array_elements_text(${roomNames}::text::json) as r order by r
+        select r, 0, 0, 0 from unnest(${roomNames}::text[]) as r order by r
         on conflict (room) do update set messages = ${rooms.messages}`);
       // 2. The new rows, numbered by the sequence in the batch's order (ord), but those whose
       // clientId the room stored within the window: looked up under the lock, by a snapshot
@@ -167,7 +177,7 @@ export class Writer {
         with ins as (
           insert into ${messages} (room, name, message, timestamp, client_id)
           select t.room, t.name, t.message, t.timestamp, t.client_id
-          from rows from (json_to_recordset(${rows}::text::json) as (room text, name text, message text, timestamp bigint, client_id text, since bigint))
+          from unnest(${rows.room}::text[], ${rows.name}::text[], ${rows.message}::text[], ${rows.timestamp}::int8[], ${rows.clientId}::text[], ${rows.since}::int8[])
             with ordinality as t(room, name, message, timestamp, client_id, since, ord)
           where t.client_id is null or not exists (
             select 1 from ${messages} m where m.room = t.room and m.name = t.name and m.client_id = t.client_id and m.timestamp >= t.since)
@@ -180,7 +190,7 @@ export class Writer {
           update ${rooms} set last_id = p.last_id, last_message_at = p.last_message_at, messages = ${rooms.messages} + p.added
           from per_room p where ${rooms.room} = p.room
         ), placeholders as (
-          delete from ${rooms} where ${rooms.lastId} = 0 and ${rooms.room} in (select r from json_array_elements_text(${roomNames}::text::json) as r)
+          delete from ${rooms} where ${rooms.lastId} = 0 and ${rooms.room} = any(${roomNames}::text[])
             and ${rooms.room} not in (select room from per_room)
         )
         select id, room, name, client_id from ins`);
@@ -255,19 +265,40 @@ export class Writer {
   }
 }
 
+interface Columns {
+  room: SQLArrayParameter;
+  name: SQLArrayParameter;
+  message: SQLArrayParameter;
+  timestamp: SQLArrayParameter;
+  clientId: SQLArrayParameter;
+  /** Per row, the oldest time its clientId's original may have: the retry window. */
+  since: SQLArrayParameter;
+}
+
 interface Batch {
   drafts: Draft[];
   /** Indexes of the drafts sent to the database: all but repeats within the batch. */
   candidates: number[];
-  /** JSON: the batch's rooms, sorted (the order their locks are taken in). */
-  roomNames: string;
-  /** JSON: the candidates' rows. */
-  rows: string;
+  /** The batch's rooms, sorted (the order their locks are taken in). */
+  roomNames: SQLArrayParameter;
+  /** The candidates' rows, a column each. */
+  rows: Columns;
   results: Appended[];
   /** Rooms whose entry in inFlight this batch set. */
   hidden: string[];
 }
 
 type Tx = Parameters<Parameters<BunSQLDatabase["transaction"]>[0]>[0];
+
+/**
+ * PostgreSQL's text cannot hold U+0000, which the protocol allows in a message or a clientId: one
+ * such message would fail the whole batch, everyone's in it. It is stored as U+FFFD instead (and
+ * acknowledged as stored), the one place where this store differs from SQLite's.
+ */
+function storable(draft: Draft): Draft {
+  const { message, clientId } = draft;
+  if (!message.includes("\0") && !clientId?.includes("\0")) return draft;
+  return { ...draft, message: message.replaceAll("\0", "\uFFFD"), clientId: clientId?.replaceAll("\0", "\uFFFD") };
+}
 
 const retryKey = (room: string, name: string, clientId: string) => `${room.length}:${room}${name.length}:${name}${clientId}`;

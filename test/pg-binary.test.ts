@@ -61,4 +61,12 @@ describe("the compiled binary with DATABASE_URL", () => {
     expect(stdout + stderr).not.toContain("hunter2");
     expect(readdirSync(cwd)).toEqual([]);
   });
+
+  test("--help with DATABASE_URL set lists the setting and never its value", async () => {
+    const proc = Bun.spawn([BINARY, "--help"], { cwd: tempDir(), env: { PATH: process.env.PATH ?? "", DATABASE_URL: "postgres://chat:hunter2@db.internal/chat" }, stdout: "pipe", stderr: "pipe" });
+    const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("--database-url <DATABASE_URL>");
+    expect(stdout + stderr).not.toContain("hunter2");
+  });
 });

@@ -291,9 +291,10 @@ interface Batch {
 type Tx = Parameters<Parameters<BunSQLDatabase["transaction"]>[0]>[0];
 
 /**
- * PostgreSQL's text cannot hold U+0000, which the protocol allows in a message or a clientId: one
- * such message would fail the whole batch, everyone's in it. It is stored as U+FFFD instead (and
- * acknowledged as stored), the one place where this store differs from SQLite's.
+ * PostgreSQL's text cannot hold U+0000, which the protocol allows in a clientId (messages refuse
+ * it, but the store takes any draft): one such draft would fail the whole batch, everyone's in
+ * it. It is stored as U+FFFD instead (and acknowledged as stored), the one place where this
+ * store differs from SQLite's.
  */
 function storable(draft: Draft): Draft {
   const { message, clientId } = draft;

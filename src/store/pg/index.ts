@@ -47,10 +47,12 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
     },
 
     async page(room, { before, after, limit }: PageQuery): Promise<Message[]> {
-      // Rows of the batch now committing are not shown until its append() has resolved: a join
+      // Rows of a batch now committing are not shown until its append() has resolved: a join
       // that read one would get it twice, in its history and then live. Later rows of that room
-      // (another node's, committed right after ours) are hidden with them, so that a page never
-      // skips one. Taken now, when page() is called, not when its query runs.
+      // (another node's, committed right after ours) go with them, so that a page never skips
+      // one. Checked when page() is called, and again when its rows are back: a query that
+      // waited for a connection may have run after a commit whose batch was not numbered yet
+      // when page() was called.
       const committing = writer.inFlight.get(room);
       const bounds = and(
         eq(messages.room, room),
@@ -58,8 +60,12 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
         before === undefined ? undefined : lt(messages.id, before),
         after === undefined ? undefined : gt(messages.id, after),
       );
-      if (after !== undefined) return db.select(columns).from(messages).where(bounds).orderBy(asc(messages.id)).limit(limit);
-      return (await db.select(columns).from(messages).where(bounds).orderBy(desc(messages.id)).limit(limit)).reverse();
+      const rows =
+        after !== undefined
+          ? await db.select(columns).from(messages).where(bounds).orderBy(asc(messages.id)).limit(limit)
+          : (await db.select(columns).from(messages).where(bounds).orderBy(desc(messages.id)).limit(limit)).reverse();
+      const stillCommitting = writer.inFlight.get(room);
+      return stillCommitting === undefined ? rows : rows.filter((m) => m.id < stillCommitting);
     },
 
     async rooms({ before, limit }: RoomsQuery): Promise<StoredRoom[]> {

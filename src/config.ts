@@ -50,10 +50,10 @@ const OPTIONS = {
   }),
   rateLimit: option({ env: "CHAT_RATE_LIMIT", default: 2, schema: number(0), help: "messages per second per client IP (0: off)" }),
   rateBurst: option({ env: "CHAT_RATE_BURST", default: 10, schema: int(1), help: "messages a client IP may send at once" }),
-  // The burst is the connection cap: an office behind one address whose every tab reconnects at
-  // once (a server restart) joins at once; a script churning joins gets 5 a second.
+  // The burst defaults to the connection cap (see parseConfig): an office behind one address whose
+  // every tab reconnects at once (a server restart) joins at once; a script churning joins gets 5 a second.
   joinRate: option({ env: "CHAT_JOIN_RATE", default: 5, schema: number(0), help: "joins per second per client IP, after the burst (0: off)" }),
-  joinBurst: option({ env: "CHAT_JOIN_BURST", default: 100, schema: int(1), help: "joins a client IP may make at once" }),
+  joinBurst: option({ env: "CHAT_JOIN_BURST", default: 100, schema: int(1), help: "joins a client IP may make at once (unless given: the connection cap)" }),
   maxConnectionsPerIp: option({ env: "CHAT_MAX_CONNECTIONS_PER_IP", default: 100, schema: int(0), help: "open sockets per client IP, IPv6 per /64 (0: off)" }),
   maxHttpConnectionsPerIp: option({
     env: "CHAT_MAX_HTTP_CONNECTIONS_PER_IP",
@@ -144,6 +144,13 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     else problems.push(`${flagOf(key)} / ${option.env}: ${JSON.stringify("secret" in option ? redactUrl(raw) : raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
   }
   if (problems.length) throw new ConfigError(problems.join("\n"));
+  const given = (key: keyof typeof OPTIONS) => flags.has(key) || Boolean(env[OPTIONS[key].env]);
+  // The join burst follows the connection cap: every socket an address may hold can (re)join at
+  // once. With the cap off (0: a load test, or one address that is many people) joins are not
+  // limited either, unless a join setting says otherwise: a load test that lifts the documented
+  // per-address limits must not meet a hidden one.
+  if (!given("joinBurst") && config.maxConnectionsPerIp !== 0) config.joinBurst = config.maxConnectionsPerIp;
+  if (!given("joinRate") && !given("joinBurst") && config.maxConnectionsPerIp === 0) config.joinRate = 0;
   return config as Config;
 }
 

@@ -89,6 +89,15 @@ describe("parseConfig", () => {
     expect(parseConfig(["--join-rate", "2", "--join-burst=9"], { CHAT_JOIN_RATE: "7" })).toMatchObject({ joinRate: 2, joinBurst: 9 });
   });
 
+  test("the join burst follows the connection cap; with the cap off, joins are not limited unless a join setting is given", () => {
+    expect(parseConfig([], { CHAT_MAX_CONNECTIONS_PER_IP: "250" })).toMatchObject({ joinRate: 5, joinBurst: 250 });
+    expect(parseConfig(["--join-burst", "7"], { CHAT_MAX_CONNECTIONS_PER_IP: "250" })).toMatchObject({ joinBurst: 7 });
+    // The shared benchmark lifts the documented per-address limits (all its load is one address).
+    expect(parseConfig([], { CHAT_MAX_CONNECTIONS_PER_IP: "0", CHAT_RATE_LIMIT: "0" })).toMatchObject({ joinRate: 0 });
+    expect(parseConfig(["--join-rate", "3"], { CHAT_MAX_CONNECTIONS_PER_IP: "0" })).toMatchObject({ joinRate: 3, joinBurst: 100 });
+    expect(parseConfig([], { CHAT_MAX_CONNECTIONS_PER_IP: "0", CHAT_JOIN_BURST: "40" })).toMatchObject({ joinRate: 5, joinBurst: 40 });
+  });
+
   test("a flag wins over the environment, in both --flag value and --flag=value forms", () => {
     const config = parseConfig(["--port", "4000", "--history=5", "--db", "other.db", "--retention-days=2"], {
       PORT: "8080",

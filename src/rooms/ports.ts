@@ -131,3 +131,38 @@ export interface BusEvents {
   /** A frame from another node was unreadable, or the `onRemote` handler threw on it. */
   error?(error: unknown): void;
 }
+
+/** One node's members in a room: name -> its sockets there (a name may join from two tabs). */
+export type NodeRoster = ReadonlyMap<string, number>;
+
+/**
+ * Who is online on the other nodes (src/bus/local-presence.ts for one node,
+ * src/bus/redis-presence.ts for several). Each node publishes its own roster per room; a node
+ * that stops (even by kill -9) is noticed by the others, which drop its rosters. Nothing here
+ * ever rejects or throws: while the link is down a node keeps its own roster, reads nothing of
+ * the others, and writes its rosters again once the link is back.
+ */
+export interface PresenceDirectory {
+  /** This node's id: the same as its RoomBus's, so that frames and rosters name nodes alike. */
+  readonly node: string;
+  /**
+   * This node's roster in the room now (a snapshot, copied); an empty one removes it. Quick
+   * successive calls are written once. Resolves once written, or at once while the link is down.
+   */
+  publish(room: string, roster: NodeRoster): Promise<void>;
+  /** The rosters of the room on the other live nodes (node -> roster); empty while the link is down. */
+  load(room: string): Promise<Map<string, Map<string, number>>>;
+  /**
+   * Distinct names online per room, over every live node, this one's included (as published):
+   * one round trip for the whole list (a page of GET /rooms). A room with no one online is 0.
+   * While the link is down: this node's own names only.
+   */
+  counts(rooms: string[]): Promise<Map<string, number>>;
+  /**
+   * A node stopped without a word (its heartbeat ran out): its rosters are gone from the
+   * directory. Reported once per node, for nodes with members in this node's rooms.
+   */
+  onNodeGone(handler: (node: string) => void): void;
+  /** Removes this node's rosters (a clean stop) and stops; the others then need no timeout. */
+  close(): Promise<void>;
+}

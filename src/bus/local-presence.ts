@@ -15,6 +15,7 @@ export function localPresence(node = "local"): PresenceDirectory {
     load: async () => new Map(),
     counts: async (rooms) => new Map(rooms.map((room) => [room, mine.get(room)?.size ?? 0])),
     onNodeGone() {},
+    onNodeBack() {},
     async close() {
       mine.clear();
     },

@@ -163,6 +163,11 @@ export interface PresenceDirectory {
    * directory. Reported once per node, for nodes with members in this node's rooms.
    */
   onNodeGone(handler: (node: string) => void): void;
+  /**
+   * A node reported gone beats again (it lost the link for longer than the timeout, say): its
+   * rosters are back. `load` the rooms it holds to see its members again.
+   */
+  onNodeBack(handler: (node: string) => void): void;
   /** Removes this node's rosters (a clean stop) and stops; the others then need no timeout. */
   close(): Promise<void>;
 }

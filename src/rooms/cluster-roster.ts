@@ -72,6 +72,17 @@ export class RoomRoster implements Roster {
     return true;
   }
 
+  /**
+   * `node` now holds exactly `sockets` of `name` (an absolute count: applying it twice, or after
+   * a whole roster that already had it, changes nothing). Says whether the name came or went.
+   */
+  set(node: string, name: string, sockets: number): "joined" | "left" | undefined {
+    const held = this.of(node).get(name) ?? 0;
+    if (sockets > held) return this.add(node, name, sockets - held) ? "joined" : undefined;
+    if (sockets < held) return this.remove(node, name, held - sockets) ? "left" : undefined;
+    return undefined;
+  }
+
   /** Replaces one node's roster with a whole one (empty: the node is gone from the room). */
   replace(node: string, roster: NodeRoster): Changes {
     const changes: Changes = { joined: [], left: [] };

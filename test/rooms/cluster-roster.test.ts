@@ -112,18 +112,27 @@ test("random runs: after every step the merged view equals the union of the node
       const before = union();
       const kind = next();
       const node = pick(nodes);
-      if (kind < 0.45) {
+      if (kind < 0.35) {
         const name = pick(names);
         const held = truth.get(node)!;
         held.set(name, (held.get(name) ?? 0) + 1);
         expect(room.add(node, name)).toBe(!before.has(name));
-      } else if (kind < 0.85) {
+      } else if (kind < 0.5) {
         const name = pick(names);
         const held = truth.get(node)!;
         const sockets = held.get(name) ?? 0;
         if (sockets > 1) held.set(name, sockets - 1);
         else held.delete(name);
         expect(room.remove(node, name)).toBe(before.has(name) && !union().has(name));
+      } else if (kind < 0.6) {
+        // An absolute count from a node (a frame that says how many sockets it now holds).
+        const name = pick(names);
+        const sockets = Math.floor(next() * 3);
+        if (sockets) truth.get(node)!.set(name, sockets);
+        else truth.get(node)!.delete(name);
+        const after = union();
+        expect(room.set(node, name, sockets)).toBe(!before.has(name) && after.has(name) ? "joined" : before.has(name) && !after.has(name) ? "left" : undefined);
+        expect(room.set(node, name, sockets)).toBeUndefined(); // twice: nothing more
       } else if (kind < 0.95) {
         // Every other node's roster read whole, some of them changed meanwhile (deltas lost).
         for (const other of nodes.slice(1)) {

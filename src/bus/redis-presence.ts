@@ -128,8 +128,11 @@ export function openRedisPresence(options: RedisPresenceOptions): PresenceDirect
   const known = new Set<string>(); // other nodes seen in this node's rooms
   const reported = new Set<string>(); // reported gone and not back
   let flushing: Promise<void> | undefined;
-  // Settles at the first connection, or when it failed: a publish right after opening is written.
+  // Settles at the first connection, or after a second without one: a publish right after
+  // opening is written, and a node started while Redis is down waits once, briefly. (Bun's
+  // connect() settles only once its retries are spent: 31 s with Redis down, measured here.)
   const first = Promise.withResolvers<void>();
+  setTimeout(first.resolve, 1_000).unref();
   let connectedAt = 0;
   let reconnected = false;
   let closed = false;

@@ -197,3 +197,20 @@ test("redis: the defaults notice a dead node within the 30 s the issue promises,
   // A dead node is reported within ttl + one check (measured above at test scale).
   expect(PRESENCE_TTL + PRESENCE_CHECK_EVERY).toBeLessThanOrEqual(25_000);
 });
+
+test("redis: a node started while Redis is down answers at once from what it has, and its rosters reach Redis once it is up", async () => {
+  const redis = await startRedis();
+  await redis.stop();
+  const a = open(redis.url, "a").directory;
+  const startedAt = Date.now();
+  await a.publish("r", roster([["ann", 1]]));
+  expect(await a.counts(["r"])).toEqual(new Map([["r", 1]]));
+  expect(await a.load("r")).toEqual(new Map());
+  expect(Date.now() - startedAt).toBeLessThan(5_000); // Bun's own connect() would take 31 s to give up
+  await redis.start();
+  const b = open(redis.url, "b").directory;
+  // No event says a reconnected: poll b's reads (each is a real answer, not a wait).
+  const deadline = Date.now() + 15_000;
+  while ((await b.load("r")).size === 0 && Date.now() < deadline) await Bun.sleep(100);
+  expect(await b.load("r")).toEqual(new Map([["a", roster([["ann", 1]])]]));
+}, 30_000);

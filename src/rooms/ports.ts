@@ -178,3 +178,33 @@ export interface PresenceDirectory {
   /** Removes this node's rosters (a clean stop) and stops; the others then need no timeout. */
   close(): Promise<void>;
 }
+
+/** Who a verified token says the member is (PROTOCOL.md, "Identity and access"). */
+export interface Identity {
+  /** The token's `sub`: the user's id in the app. */
+  userId: string;
+  /** The token's `name`, normalized: when present it replaces the join's name. */
+  name?: string;
+  /** The token's `rooms`: room names and prefixes ending in `*`. Absent: every public room, no private one. */
+  rooms?: string[];
+}
+
+/** Why a token was refused; every one of them is `unauthorized` (close 4401) on the wire. */
+export type TokenRefusal =
+  | "too_long" // over 4096 characters: refused before any parsing
+  | "malformed" // not a compact JWS of canonical base64url, or its JSON is not an object
+  | "algorithm" // `alg: none`, or any other algorithm than the key's (HS256 with a public key: key confusion)
+  | "signature" // the signature does not match the key
+  | "expired" // `exp` has passed
+  | "not_yet_valid" // `nbf` is still ahead
+  | "claims" // `sub` or `exp` missing, or a claim of the wrong shape (`sub`, `name`, `rooms`, `iat`...)
+  | "issuer" // `iss` is not the configured issuer
+  | "audience" // `aud` does not hold the configured audience
+  | "unknown_key" // no key of the JWKS matches the token's `kid` (after one refresh)
+  | "key_unavailable"; // the JWKS could not be fetched: the server's fault, yet the join cannot be verified
+
+/** Checks a join's token (src/auth/tokens.ts). Only configured when the server holds a key. */
+export interface TokenVerifier {
+  /** Resolves with the identity, or rejects with a `TokenRefused` (src/rooms/identity.ts) and nothing else. */
+  verify(token: string): Promise<Identity>;
+}

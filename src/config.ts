@@ -19,8 +19,16 @@ interface Option<S extends z.ZodMiniType> {
   default: z.output<S>;
   schema: () => S;
   help: string;
-  /** Its value may hold a password: an error shows it through `redactUrl`. */
-  secret?: boolean;
+  /**
+   * Its value is never shown as given (errors, logs): "url" holds a password, shown through
+   * `redactUrl`; "whole" is a secret from end to end and is not shown at all.
+   */
+  secret?: "url" | "whole";
+  /**
+   * Parsed and checked, but left out of --help (and the README) because the server does not act
+   * on it yet: no one is told a setting works before it does (see `unwiredSettings`).
+   */
+  hidden?: boolean;
 }
 const option = <S extends z.ZodMiniType>(o: Option<S>) => o;
 
@@ -38,7 +46,7 @@ const OPTIONS = {
     env: "DATABASE_URL",
     default: undefined as string | undefined,
     schema: optional(() => text().check(z.refine(isPostgresUrl, "a postgres:// or postgresql:// URL"))),
-    secret: true,
+    secret: "url",
     help: "PostgreSQL URL (postgres://user:password@host:5432/db): store messages there instead of the SQLite file; nodes may share it",
   }),
   history: option({ env: "CHAT_HISTORY", default: 100, schema: int(0, 10_000), help: "messages sent on join" }),
@@ -78,6 +86,43 @@ const OPTIONS = {
     help: "host names the server answers for, comma-separated (a port in Host is ignored); others get 421 (empty: any)",
   }),
   trustProxy: option({ env: "CHAT_TRUST_PROXY", default: false, schema: bool, help: "take the client IP from X-Forwarded-For" }),
+  // Identity and access (PROTOCOL.md; issue 14): hidden until the joins and /api act on them.
+  authSecret: option({
+    env: "CHAT_AUTH_SECRET",
+    default: undefined as string | undefined,
+    // RFC 7518 3.2: an HS256 key at least as long as the hash; a short one can be brute-forced
+    // offline from any one token.
+    schema: optional(() => text().check(z.refine((secret) => new TextEncoder().encode(secret).length >= AUTH_SECRET_MIN_BYTES, `at least ${AUTH_SECRET_MIN_BYTES} bytes`))),
+    secret: "whole",
+    hidden: true,
+    help: "verify join tokens signed with HS256 and this shared secret (at least 32 bytes); prefer the variable: flags show in ps",
+  }),
+  authPublicKey: option({
+    env: "CHAT_AUTH_PUBLIC_KEY",
+    default: undefined as string | undefined,
+    schema: optional(text),
+    hidden: true,
+    help: "verify join tokens with this PEM public key file: RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)",
+  }),
+  authJwksUrl: option({
+    env: "CHAT_AUTH_JWKS_URL",
+    default: undefined as string | undefined,
+    schema: optional(() => text().check(z.refine(isHttpUrl, "an http:// or https:// URL"))),
+    secret: "url",
+    hidden: true,
+    help: "verify join tokens with the keys of this JWKS URL (RS256, ES256, EdDSA; refetched on an unknown kid)",
+  }),
+  authIssuer: option({ env: "CHAT_AUTH_ISSUER", default: undefined as string | undefined, schema: optional(text), hidden: true, help: "tokens must carry this iss" }),
+  authAudience: option({ env: "CHAT_AUTH_AUDIENCE", default: undefined as string | undefined, schema: optional(text), hidden: true, help: "tokens must carry this aud" }),
+  anonymous: option({ env: "CHAT_ANONYMOUS", default: true, schema: bool, hidden: true, help: "joins without a token may enter public rooms" }),
+  apiKeys: option({
+    env: "CHAT_API_KEY",
+    default: [] as string[],
+    schema: list,
+    secret: "whole",
+    hidden: true,
+    help: "keys of the server API under /api (Authorization: Bearer <key>), comma-separated (empty: no /api)",
+  }),
   logLevel: option({ env: "CHAT_LOG_LEVEL", default: "info", schema: () => z.enum(["debug", "info", "warn", "error", "silent"]), help: "debug, info, warn, error or silent" }),
 };
 
@@ -88,10 +133,20 @@ const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerC
 
 export class ConfigError extends Error {}
 
+/** The shortest CHAT_AUTH_SECRET: 256 bits, the size of HS256's hash. */
+export const AUTH_SECRET_MIN_BYTES = 32;
+
+/** How a value given for the option may appear in an error. */
+function shown(option: { secret?: "url" | "whole" }, raw: string): string {
+  if (option.secret === "whole") return "(not shown: secret)";
+  return JSON.stringify(option.secret === "url" ? redactUrl(raw) : raw);
+}
+
 export function usage(): string {
-  const flags = Object.entries(OPTIONS).map(([key, o]) => `${flagOf(key)} <${o.env}>`);
+  const listed = Object.entries(OPTIONS).filter(([, o]) => !("hidden" in o && o.hidden));
+  const flags = listed.map(([key, o]) => `${flagOf(key)} <${o.env}>`);
   const width = Math.max(...flags.map((f) => f.length)) + 2; // the longest flag still leaves a gap
-  const rows = Object.values(OPTIONS).map((o, i) => {
+  const rows = listed.map(([, o], i) => {
     const flag = flags[i]!.padEnd(width);
     const shown = Array.isArray(o.default) ? o.default.join(",") : (o.default ?? "");
     return `  ${flag}${o.help}${shown === "" ? "" : ` (default: ${shown})`}`;
@@ -141,8 +196,9 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     }
     const parsed = (option.schema as () => z.ZodMiniType)().safeParse(raw);
     if (parsed.success) config[key] = parsed.data;
-    else problems.push(`${flagOf(key)} / ${option.env}: ${JSON.stringify("secret" in option ? redactUrl(raw) : raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
+    else problems.push(`${named(key as keyof Options)}: ${shown(option, raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
   }
+  problems.push(...authProblems(config as Config));
   if (problems.length) throw new ConfigError(problems.join("\n"));
   const given = (key: keyof typeof OPTIONS) => flags.has(key) || Boolean(env[OPTIONS[key].env]);
   // The join burst follows the connection cap: every socket an address may hold can (re)join at
@@ -152,6 +208,38 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
   if (!given("joinBurst") && config.maxConnectionsPerIp !== 0) config.joinBurst = config.maxConnectionsPerIp;
   if (!given("joinRate") && !given("joinBurst") && config.maxConnectionsPerIp === 0) config.joinRate = 0;
   return config as Config;
+}
+
+const named = (key: keyof Options) => `${flagOf(key)} / ${OPTIONS[key].env}`;
+
+// Settings that only mean something together; values are never quoted (some are secrets).
+function authProblems(config: Config): string[] {
+  const sources = (["authSecret", "authPublicKey", "authJwksUrl"] as const).filter((key) => config[key] !== undefined);
+  if (sources.length > 1) return [`give one key source, not ${sources.length}: ${sources.map(named).join(" and ")}`];
+  if (sources.length === 1) return [];
+  const needKey = `needs a key: ${named("authSecret")}, ${named("authPublicKey")} or ${named("authJwksUrl")}`;
+  const problems = (["authIssuer", "authAudience"] as const).filter((key) => config[key] !== undefined).map((key) => `${named(key)} ${needKey}`);
+  // Without a key no token can be verified: no one could join at all.
+  if (config.anonymous === false) problems.push(`${named("anonymous")} set to false ${needKey}`);
+  return problems;
+}
+
+/**
+ * The hidden settings given a value other than their default: main.ts refuses to start with
+ * them rather than run an open server while its operator believes it is protected. The session
+ * that wires identity and access removes this together with the `hidden` marks.
+ */
+export function unwiredSettings(config: Config): string[] {
+  return Object.entries(OPTIONS)
+    .filter(([key, o]) => "hidden" in o && o.hidden && !isDefault(config[key as keyof Config], o.default))
+    .map(([, o]) => o.env);
+}
+
+const isDefault = (value: unknown, fallback: unknown) => (Array.isArray(value) && Array.isArray(fallback) ? value.length === fallback.length && value.every((v, i) => v === fallback[i]) : value === fallback);
+
+function isHttpUrl(value: string): boolean {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
 }
 
 function isPostgresUrl(value: string): boolean {

@@ -1,7 +1,7 @@
 // parseConfig against the README's configuration table: defaults, environment, flags (which win),
 // and errors that name the setting.
 import { describe, expect, test } from "bun:test";
-import { ConfigError, parseConfig, usage } from "../src/config";
+import { ConfigError, parseConfig, unwiredSettings, usage } from "../src/config";
 
 const fails = (argv: string[], env: Record<string, string> = {}): string => {
   try {
@@ -35,6 +35,13 @@ describe("parseConfig", () => {
       origins: [],
       hosts: [],
       trustProxy: false,
+      authSecret: undefined,
+      authPublicKey: undefined,
+      authJwksUrl: undefined,
+      authIssuer: undefined,
+      authAudience: undefined,
+      anonymous: true,
+      apiKeys: [],
       logLevel: "info",
     });
   });
@@ -79,6 +86,13 @@ describe("parseConfig", () => {
       origins: ["https://a.example", "https://b.example"],
       hosts: ["chat.example.com", "localhost"],
       trustProxy: true,
+      authSecret: undefined,
+      authPublicKey: undefined,
+      authJwksUrl: undefined,
+      authIssuer: undefined,
+      authAudience: undefined,
+      anonymous: true,
+      apiKeys: [],
       logLevel: "silent",
     });
   });
@@ -189,5 +203,95 @@ describe("parseConfig", () => {
     for (const [, env, value] of usage().matchAll(/ <([A-Z_]+)>.*\(default: (.*)\)$/gm)) shown[env!] = value!;
     expect(Object.keys(shown).length).toBeGreaterThan(10);
     expect(parseConfig([], shown)).toEqual(parseConfig([], {}));
+  });
+});
+
+describe("identity and access settings (hidden until wired)", () => {
+  const SECRET = "s3cret-value-that-is-32-bytes-long!!";
+
+  test("each comes from its variable and its flag", () => {
+    expect(
+      parseConfig([], {
+        CHAT_AUTH_SECRET: SECRET,
+        CHAT_AUTH_ISSUER: "https://app.example",
+        CHAT_AUTH_AUDIENCE: "chat",
+        CHAT_ANONYMOUS: "false",
+        CHAT_API_KEY: "key-one, key-two",
+      }),
+    ).toMatchObject({ authSecret: SECRET, authIssuer: "https://app.example", authAudience: "chat", anonymous: false, apiKeys: ["key-one", "key-two"] });
+    expect(parseConfig(["--auth-public-key", "/keys/pub.pem", "--auth-issuer=i", "--auth-audience", "a"], {})).toMatchObject({
+      authPublicKey: "/keys/pub.pem",
+      authIssuer: "i",
+      authAudience: "a",
+    });
+    expect(parseConfig(["--chat-auth-jwks-url", "https://id.example/.well-known/jwks.json", "--anonymous", "no", "--api-keys", "k"], {})).toMatchObject({
+      authJwksUrl: "https://id.example/.well-known/jwks.json",
+      anonymous: false,
+      apiKeys: ["k"],
+    });
+    expect(parseConfig(["--auth-secret", SECRET], {}).authSecret).toBe(SECRET);
+  });
+
+  test("a secret under 32 bytes is refused, naming the setting, never showing it", () => {
+    const short = "hunter2-but-only-31-bytes-long!";
+    expect(new TextEncoder().encode(short).length).toBe(31);
+    for (const message of [fails([], { CHAT_AUTH_SECRET: short }), fails(["--auth-secret", short]), fails([`--auth-secret=${short}`])]) {
+      expect(message).toContain("CHAT_AUTH_SECRET");
+      expect(message).toContain("32 bytes");
+      expect(message).not.toContain("hunter2");
+    }
+    // Bytes, not characters: 11 three-byte characters are 33 bytes.
+    expect(parseConfig([], { CHAT_AUTH_SECRET: "€".repeat(11) }).authSecret).toBe("€".repeat(11));
+  });
+
+  test("two key sources at once are refused with a clear message that quotes no value", () => {
+    const message = fails(["--auth-public-key", "/keys/pub.pem"], { CHAT_AUTH_SECRET: SECRET });
+    expect(message).toContain("one key source");
+    expect(message).toContain("CHAT_AUTH_SECRET");
+    expect(message).toContain("CHAT_AUTH_PUBLIC_KEY");
+    expect(message).not.toContain(SECRET);
+    expect(message).not.toContain("/keys/pub.pem");
+    expect(fails([], { CHAT_AUTH_PUBLIC_KEY: "p.pem", CHAT_AUTH_JWKS_URL: "https://id.example/jwks" })).toContain("CHAT_AUTH_JWKS_URL");
+    expect(fails([], { CHAT_AUTH_SECRET: SECRET, CHAT_AUTH_PUBLIC_KEY: "p.pem", CHAT_AUTH_JWKS_URL: "https://id.example/jwks" })).toContain("not 3");
+  });
+
+  test("an issuer, an audience or CHAT_ANONYMOUS=false without a key are refused: nothing could be verified", () => {
+    expect(fails([], { CHAT_AUTH_ISSUER: "i" })).toContain("CHAT_AUTH_ISSUER needs a key");
+    expect(fails([], { CHAT_AUTH_AUDIENCE: "a" })).toContain("CHAT_AUTH_AUDIENCE needs a key");
+    expect(fails([], { CHAT_ANONYMOUS: "false" })).toContain("CHAT_ANONYMOUS set to false needs a key");
+    expect(parseConfig([], { CHAT_ANONYMOUS: "true" }).anonymous).toBe(true);
+  });
+
+  test("a JWKS URL must be http(s); an invalid one is shown without its password", () => {
+    const message = fails([], { CHAT_AUTH_JWKS_URL: "ftp://user:hunter2@id.example/jwks" });
+    expect(message).toContain("CHAT_AUTH_JWKS_URL");
+    expect(message).not.toContain("hunter2");
+    expect(fails(["--auth-jwks-url", "jwks.json"])).toContain("--auth-jwks-url");
+  });
+
+  test("API keys: blanks are dropped; a mistyped flag with a key inline is named without the key", () => {
+    expect(parseConfig([], { CHAT_API_KEY: " , " }).apiKeys).toEqual([]);
+    expect(parseConfig(["--chat-api-key", "a,b"], {}).apiKeys).toEqual(["a", "b"]);
+    const message = fails(["--api-token=topsecret-key"]);
+    expect(message).toContain("--api-token");
+    expect(message).not.toContain("topsecret");
+  });
+
+  test("none of them is in --help yet: the server does not act on them", () => {
+    const text = usage();
+    for (const env of ["CHAT_AUTH_SECRET", "CHAT_AUTH_PUBLIC_KEY", "CHAT_AUTH_JWKS_URL", "CHAT_AUTH_ISSUER", "CHAT_AUTH_AUDIENCE", "CHAT_ANONYMOUS", "CHAT_API_KEY"]) {
+      expect(text).not.toContain(env);
+    }
+  });
+
+  test("unwiredSettings names each one given a value other than its default, so main.ts can refuse to run open", () => {
+    expect(unwiredSettings(parseConfig([], {}))).toEqual([]);
+    expect(unwiredSettings(parseConfig([], { CHAT_ANONYMOUS: "true", CHAT_API_KEY: "" }))).toEqual([]);
+    expect(unwiredSettings(parseConfig(["--auth-secret", SECRET], { CHAT_API_KEY: "k" }))).toEqual(["CHAT_AUTH_SECRET", "CHAT_API_KEY"]);
+    expect(unwiredSettings(parseConfig([], { CHAT_AUTH_JWKS_URL: "http://127.0.0.1:1/jwks", CHAT_ANONYMOUS: "0", CHAT_AUTH_AUDIENCE: "a" }))).toEqual([
+      "CHAT_AUTH_JWKS_URL",
+      "CHAT_AUTH_AUDIENCE",
+      "CHAT_ANONYMOUS",
+    ]);
   });
 });

@@ -13,6 +13,7 @@ import {
 import type { Config } from "../config";
 import { normalizeName } from "../protocol/limits";
 import { isRoomPattern, isUserId, TOKEN_MAX, TokenRefused } from "../rooms/identity";
+import { RateLimiter } from "../rooms/rate-limit";
 import type { Identity, TokenRefusal, TokenVerifier } from "../rooms/ports";
 import { loadPublicKey } from "./keys";
 
@@ -20,13 +21,19 @@ export type TokenSettings = Pick<Config, "authSecret" | "authPublicKey" | "authJ
 
 export interface VerifierOptions {
   /**
-   * JWKS only: after a fetch, a token with an unknown `kid` waits this long before it may fetch
-   * the set again (jose's cooldown, 30 s by default), so tokens with made-up kids cannot make the
-   * server hammer the key server. A new kid after that triggers one fetch.
+   * JWKS only: a token whose `kid` the cached set lacks refetches the set at once, up to this
+   * many times in a row (3 by default)...
    */
-  jwksCooldownMs?: number;
+  jwksRefreshBurst?: number;
+  /**
+   * ...then once per this many ms (10 s by default): an issuer's key rotated in is found on its
+   * first token, while tokens with made-up kids cannot make the server hammer the key server.
+   */
+  jwksRefreshEveryMs?: number;
   /** JWKS only: a fetch slower than this fails (jose's default: 5 s). */
   jwksTimeoutMs?: number;
+  /** The clock of the refresh bucket, in ms (tests). */
+  now?: () => number;
 }
 
 // The fully-specified name of EdDSA over Ed25519 (RFC 9864): newer libraries sign with it.
@@ -45,20 +52,7 @@ export async function createTokenVerifier(settings: TokenSettings, options: Veri
     key = loaded.key;
     algorithms = loaded.algorithm === "EdDSA" ? ED25519 : [loaded.algorithm];
   } else if (settings.authJwksUrl !== undefined) {
-    const set = createRemoteJWKSet(new URL(settings.authJwksUrl), {
-      cooldownDuration: options.jwksCooldownMs,
-      timeoutDuration: options.jwksTimeoutMs,
-    });
-    // A key set that cannot be fetched or read is the server's problem, not a bad token: it
-    // gets its own reason so that logs and metrics tell an outage from an attack.
-    key = async (header, token) => {
-      try {
-        return await set(header, token);
-      } catch (error) {
-        if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
-        throw new TokenRefused("key_unavailable", { cause: error });
-      }
-    };
+    key = jwksKey(new URL(settings.authJwksUrl), options);
     algorithms = JWKS_ALGORITHMS;
   } else return undefined;
 
@@ -81,6 +75,37 @@ export async function createTokenVerifier(settings: TokenSettings, options: Veri
       }
       return identityOf(payload);
     },
+  };
+}
+
+/**
+ * The key of a token's `kid` from the remote set. jose's own refetch on an unknown kid waits out
+ * a cooldown counted from the last fetch, so a key rotated in just after the first join would be
+ * refused for 30 s; instead jose never refetches on its own here (an endless cooldown) and a
+ * token bucket decides. jose still refetches a set older than 10 minutes, and shares one fetch
+ * between concurrent callers.
+ */
+function jwksKey(url: URL, options: VerifierOptions): JWTVerifyGetKey {
+  const set = createRemoteJWKSet(url, { cooldownDuration: Number.POSITIVE_INFINITY, timeoutDuration: options.jwksTimeoutMs });
+  const refreshes = new RateLimiter(1000 / (options.jwksRefreshEveryMs ?? 10_000), options.jwksRefreshBurst ?? 3);
+  const now = options.now ?? Date.now;
+  return async (header, token) => {
+    try {
+      try {
+        return await set(header, token);
+      } catch (error) {
+        if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+        // A refetch already under way serves this token too, without spending a refresh.
+        if (!set.reloading && refreshes.take("jwks", now()) > 0) throw error;
+        await set.reload();
+        return await set(header, token);
+      }
+    } catch (error) {
+      // A key set that cannot be fetched or read is the server's problem, not a bad token: it
+      // gets its own reason so that logs and metrics tell an outage from an attack.
+      if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
+      throw new TokenRefused("key_unavailable", { cause: error });
+    }
   };
 }
 

@@ -79,7 +79,7 @@ describe("CHAT_AUTH_JWKS_URL", () => {
   test("an unknown kid triggers one refresh of the set, then the token verifies", async () => {
     const server = keyServer([keys.ec!]);
     defer(server.stop);
-    const v = await jwksVerifier(server.url, { jwksCooldownMs: 0 });
+    const v = await jwksVerifier(server.url);
     expect(await v.verify(await token(keys.ec!))).toEqual({ userId: "user-1" });
     expect(server.fetches).toBe(1);
     server.keys = [keys.ec!, keys.late!]; // the issuer rotates a new key in
@@ -92,15 +92,38 @@ describe("CHAT_AUTH_JWKS_URL", () => {
     expect(server.fetches).toBe(3);
   });
 
-  test("made-up kids within the cooldown do not make the server fetch the set again", async () => {
+  test("made-up kids spend the refresh budget (3 at once, then one per 10 s), never more fetches than that", async () => {
     const server = keyServer([keys.ec!]);
     defer(server.stop);
-    const v = await jwksVerifier(server.url); // jose's default cooldown: 30 s
+    let clock = 1_000_000;
+    const v = await jwksVerifier(server.url, { now: () => clock });
     expect(await v.verify(await token(keys.ec!))).toEqual({ userId: "user-1" });
     for (let i = 0; i < 50; i++) {
       expect(await refusal(v, await sign(keys.late!.privateKey, {}, { alg: "ES256", kid: `made-up-${i}` }))).toBe("unknown_key");
     }
-    expect(server.fetches).toBe(1);
+    expect(server.fetches).toBe(1 + 3);
+    // A key rotated in now is found once the bucket refills, with one fetch.
+    server.keys = [keys.ec!, keys.late!];
+    expect(await refusal(v, await token(keys.late!))).toBe("unknown_key");
+    expect(server.fetches).toBe(4);
+    clock += 10_000;
+    expect(await v.verify(await token(keys.late!))).toEqual({ userId: "user-1" });
+    expect(server.fetches).toBe(5);
+    // Known kids never spend the budget.
+    for (let i = 0; i < 10; i++) expect(await v.verify(await token(keys.ec!))).toEqual({ userId: "user-1" });
+    expect(server.fetches).toBe(5);
+  });
+
+  test("concurrent tokens with a new kid share one fetch", async () => {
+    const server = keyServer([keys.ec!]);
+    defer(server.stop);
+    const v = await jwksVerifier(server.url);
+    expect(await v.verify(await token(keys.ec!))).toEqual({ userId: "user-1" });
+    server.keys = [keys.ec!, keys.late!];
+    const late = await token(keys.late!);
+    const results = await Promise.all(Array.from({ length: 20 }, () => v.verify(late)));
+    expect(results.every((r) => r.userId === "user-1")).toBe(true);
+    expect(server.fetches).toBe(2);
   });
 
   test("a kid-less token is tried against each key of its type", async () => {
@@ -127,7 +150,7 @@ describe("CHAT_AUTH_JWKS_URL", () => {
     const server = keyServer([keys.ec!]);
     defer(server.stop);
     server.status = 503;
-    const v = await jwksVerifier(server.url, { jwksCooldownMs: 0 });
+    const v = await jwksVerifier(server.url);
     expect(await refusal(v, await token(keys.ec!))).toBe("key_unavailable");
     server.status = 200;
     expect(await v.verify(await token(keys.ec!))).toEqual({ userId: "user-1" });

@@ -189,19 +189,21 @@ export interface Identity {
   rooms?: string[];
 }
 
-/** Why a token was refused; every one of them is `unauthorized` (close 4401) on the wire. */
-export type TokenRefusal =
-  | "too_long" // over 4096 characters: refused before any parsing
-  | "malformed" // not a compact JWS of canonical base64url, or its JSON is not an object
-  | "algorithm" // `alg: none`, or any other algorithm than the key's (HS256 with a public key: key confusion)
-  | "signature" // the signature does not match the key
-  | "expired" // `exp` has passed
-  | "not_yet_valid" // `nbf` is still ahead
-  | "claims" // `sub` or `exp` missing, or a claim of the wrong shape (`sub`, `name`, `rooms`, `iat`...)
-  | "issuer" // `iss` is not the configured issuer
-  | "audience" // `aud` does not hold the configured audience
-  | "unknown_key" // no key of the JWKS matches the token's `kid` (after one refresh)
-  | "key_unavailable"; // the JWKS could not be fetched: the server's fault, yet the join cannot be verified
+/** Why a token was refused (metrics and logs); every one of them is `unauthorized` (close 4401) on the wire. */
+export const TOKEN_REFUSALS = [
+  "too_long", // over 4096 characters: refused before any parsing
+  "malformed", // not a compact JWS of canonical base64url, or its JSON is not an object
+  "algorithm", // `alg: none`, or any other algorithm than the key's (HS256 with a public key: key confusion)
+  "signature", // the signature does not match the key
+  "expired", // `exp` has passed
+  "not_yet_valid", // `nbf` is still ahead
+  "claims", // `sub` or `exp` missing, or a claim of the wrong shape (`sub`, `name`, `rooms`, `iat`...)
+  "issuer", // `iss` is not the configured issuer
+  "audience", // `aud` does not hold the configured audience
+  "unknown_key", // no key of the JWKS matches the token's `kid` (after a refetch, when one was allowed)
+  "key_unavailable", // the JWKS could not be fetched or read: the server's fault, yet the join cannot be verified
+] as const;
+export type TokenRefusal = (typeof TOKEN_REFUSALS)[number];
 
 /** Checks a join's token (src/auth/tokens.ts). Only configured when the server holds a key. */
 export interface TokenVerifier {

@@ -146,6 +146,14 @@ describe("HS256 with CHAT_AUTH_SECRET", () => {
     expect(await hs.verify(await sign(SECRET, { iss: "anyone" }))).toEqual({ userId: "user-1" });
   });
 
+  test("a refusal carries its reason only: never the token, nor a claim's value", async () => {
+    const token = await sign("another-secret-that-is-long-enough-too", { sub: "user-secret-id", name: "Secret Name" });
+    const error = await hs.verify(token).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TokenRefused);
+    const shown = `${String(error)} ${JSON.stringify(error)} ${(error as Error).stack}`;
+    for (const part of [...token.split("."), "user-secret-id", "Secret Name"]) expect(shown).not.toContain(part);
+  });
+
   test("an unknown critical header is refused", async () => {
     const claims = { sub: "u", exp: now() + 60 };
     expect(await hs.verify(hmacToken({ alg: "HS256" }, claims))).toEqual({ userId: "u" }); // the hand-signed token is good

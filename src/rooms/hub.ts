@@ -1,5 +1,6 @@
 // The room logic of the contract: join, history, presence, messages, leave. It speaks frames
 // (as JSON strings) to Peers and stores through a MessageStore; it imports no I/O library.
+import { errorFrame, historyFrame, messageFrame, withClientId } from "../protocol/encode";
 import type { JoinFrame, Message, SendFrame } from "../protocol/frames";
 import { CLOSE, LIMITS, normalizeName, type ErrorCode } from "../protocol/limits";
 import { fitHistory } from "./history";
@@ -111,7 +112,7 @@ export class Hub {
         return;
       }
       room.add(name);
-      peer.send(JSON.stringify({ type: "history", messages: history, online: room.online() }));
+      peer.send(historyFrame(history, room.online()));
       session.name = name;
       session.state = "joined";
       // Presence subscribes the peer to the room (now, or when the room's held changes go out:
@@ -217,7 +218,7 @@ export class Hub {
 
   private deliverOne(peer: AbusablePeer, draft: Draft, { message, fresh }: Appended) {
     // Serialized once for the whole room; the topic publish does the fan-out natively.
-    const text = JSON.stringify({ type: "message", ...message });
+    const text = messageFrame(message);
     if (fresh) {
       this.options.events?.stored?.();
       const room = this.live.get(message.room);
@@ -228,7 +229,7 @@ export class Hub {
       this.publish(message.room, text, peer);
     }
     if (peer.readyState !== OPEN) return;
-    peer.send(draft.clientId === undefined ? text : `${text.slice(0, -1)},"clientId":${JSON.stringify(draft.clientId)}}`);
+    peer.send(withClientId(text, draft.clientId));
   }
 
   leave(session: Session) {
@@ -357,6 +358,6 @@ export class Hub {
 
   refuse(peer: Peer, code: ErrorCode, message: string, clientId?: string, retryAfter?: number) {
     this.options.events?.error?.(code);
-    if (peer.readyState === OPEN) peer.send(JSON.stringify({ type: "error", code, message, retryAfter, clientId }));
+    if (peer.readyState === OPEN) peer.send(errorFrame(code, message, clientId, retryAfter));
   }
 }

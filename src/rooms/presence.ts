@@ -3,6 +3,7 @@
 // come faster than people can read them (a crowd arriving, a script churning sockets), the room
 // holds them for a moment and then sends what is left of them: a socket that joined and left
 // within the moment is never announced at all. No I/O of its own; the clock and timer are given.
+import { presenceFrame } from "../protocol/encode";
 import { LIMITS } from "../protocol/limits";
 import type { Fanout, Peer } from "./ports";
 
@@ -83,7 +84,7 @@ export class Presence {
    */
   join(peer: Peer, member: object, name: string, timestamp: number) {
     const count = this.roster.onlineCount;
-    peer.send(JSON.stringify(frame({ kind: "joined", name, timestamp, member }, count, this.listed(count))));
+    peer.send(frame({ kind: "joined", name, timestamp, member }, count, this.listed(count)));
     this.changes.push({ kind: "joined", name, timestamp, member });
     this.held.push({ peer, member, from: this.changes.length });
     this.changed();
@@ -123,7 +124,7 @@ export class Presence {
     this.held = [];
     const count = this.roster.onlineCount;
     const online = this.listed(count);
-    const text = (change: Change) => (change.text ??= JSON.stringify(frame(change, count, online)));
+    const text = (change: Change) => (change.text ??= frame(change, count, online));
     // Members subscribed before these changes get all of them, through the room's topic.
     for (const change of this.announced(changes, 0)) this.fanout.publish(this.roster.name, text(change));
     // Each held joiner gets what changed after its own join, then joins the topic.
@@ -196,6 +197,6 @@ export class Presence {
   }
 }
 
-function frame({ kind, name, timestamp }: Change, count: number, online: string[] | undefined) {
-  return online === undefined ? { type: kind, name, timestamp, count } : { type: kind, name, timestamp, count, online };
+function frame({ kind, name, timestamp }: Change, count: number, online: string[] | undefined): string {
+  return presenceFrame(kind, { name, timestamp, count, online });
 }

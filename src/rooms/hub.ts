@@ -3,6 +3,7 @@
 import { errorFrame, historyFrame, messageFrame, withClientId } from "../protocol/encode";
 import type { JoinFrame, Message, SendFrame } from "../protocol/frames";
 import { CLOSE, LIMITS, normalizeName, type ErrorCode } from "../protocol/limits";
+import { GroupCommit, type Submitted } from "./group-commit";
 import { fitHistory } from "./history";
 import { LiveRoom } from "./live-room";
 import type { Appended, Draft, Fanout, MessageStore, Peer } from "./ports";
@@ -69,7 +70,6 @@ export interface AbusablePeer extends Peer {
   close(code?: number, reason?: string): void;
 }
 
-type Outgoing = { draft: Draft; peer: AbusablePeer };
 
 export class Hub {
   private readonly live = new Map<string, LiveRoom>();
@@ -77,9 +77,12 @@ export class Hub {
   private readonly unwritten = new SortedNames();
   private readonly now: () => number;
   private readonly presenceOptions: PresenceOptions;
+  /** Every message goes to the store and then to its room through here; see group-commit.ts. */
+  private readonly commits: GroupCommit<AbusablePeer>;
 
   constructor(private readonly options: HubOptions) {
     this.now = options.now ?? Date.now;
+    this.commits = new GroupCommit(options.store, (batch, results) => this.delivered(batch, results));
     this.presenceOptions = { ...PRESENCE_DEFAULTS, ...options.presence };
   }
 
@@ -147,76 +150,48 @@ export class Hub {
     session.strikes = 0;
     const room = this.live.get(session.room)!;
     const draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId };
-    this.queue.push({ draft, peer });
-    this.schedule();
+    this.commits.submit(draft, peer);
   }
 
-  // Group commit: every message accepted within one turn of the event loop goes to the store
-  // as one batch (one transaction), and only after it committed is any of it broadcast or
-  // acknowledged. Batches are pipelined: the next one goes to the store while the previous
-  // commits (the store commits them in call order), and each is delivered only after the one
-  // before it, so the order of arrival is the order of ids and of delivery.
-  private queue: Outgoing[] = [];
-  private flushScheduled = false;
-  /** Settles when every batch handed to the store so far has been delivered (or refused). */
-  private delivered: Promise<void> = Promise.resolve();
-
-  private schedule() {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+  /**
+   * Commits and delivers everything accepted so far (graceful shutdown): those senders get
+   * their acks before the server closes.
+   */
+  drain(): Promise<void> {
+    return this.commits.drain();
   }
 
-  private flush() {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    if (!batch.length) return;
-    this.queue = [];
-    const stored = this.options.store.append(batch.map((b) => b.draft)).catch(() => undefined);
-    const delivered = this.delivered.then(async () => {
-      const results = await stored;
-      // What arrived meanwhile goes to the store now, to commit while this batch is delivered:
-      // Bun may run this before the flush that arrival scheduled, and the writer would sit idle.
-      if (this.queue.length) this.flush();
-      if (!results) {
-        // The transaction rolled back: nothing of the batch was stored, so nothing is sent.
-        for (const { peer, draft } of batch) this.refuse(peer, "unavailable", "the message could not be stored; nothing was sent, try again", draft.clientId);
-        return;
-      }
-      this.deliver(batch, results);
-    });
-    // A bug in delivery must not stop every later batch: the chain goes on, the error surfaces.
-    this.delivered = delivered.catch((error) => queueMicrotask(() => { throw error; }));
+  /**
+   * A message from no socket (an API, another node's relay): the same batches, order and
+   * delivery as a member's, to every member of the room; resolves once it was delivered.
+   */
+  commit(draft: Draft): Promise<Appended> {
+    return this.commits.commit(draft);
   }
 
-  /** Commits and delivers everything accepted so far (graceful shutdown). */
-  async drain() {
-    for (;;) {
-      if (this.queue.length) this.flush();
-      const pending = this.delivered;
-      await pending;
-      if (pending === this.delivered && !this.queue.length) return;
+  /** A committed batch (see group-commit.ts), or a refused one: nothing of it was stored, nothing is sent. */
+  private delivered(batch: readonly Submitted<AbusablePeer>[], results: Appended[] | undefined) {
+    if (!results) {
+      for (const { by, draft } of batch) if (by) this.refuse(by, "unavailable", "the message could not be stored; nothing was sent, try again", draft.clientId);
+      return;
     }
-  }
-
-  private deliver(batch: Outgoing[], results: Appended[]) {
     // A sender's consecutive messages (a burst arrives together) are delivered under one cork,
     // so their acks leave in one write instead of one syscall each. Within the run every message
     // is published before its ack, in id order, so no socket ever sees ids out of order.
     for (let start = 0; start < batch.length; ) {
-      const peer = batch[start]!.peer;
+      const peer = batch[start]!.by;
       let end = start + 1;
-      while (end < batch.length && batch[end]!.peer === peer) end++;
+      while (end < batch.length && batch[end]!.by === peer) end++;
       const run = () => {
         for (let i = start; i < end; i++) this.deliverOne(peer, batch[i]!.draft, results[i]!);
       };
-      if (peer.readyState === OPEN) peer.cork(run);
+      if (peer && peer.readyState === OPEN) peer.cork(run);
       else run();
       start = end;
     }
   }
 
-  private deliverOne(peer: AbusablePeer, draft: Draft, { message, fresh }: Appended) {
+  private deliverOne(peer: AbusablePeer | undefined, draft: Draft, { message, fresh }: Appended) {
     // Serialized once for the whole room; the topic publish does the fan-out natively.
     const text = messageFrame(message);
     if (fresh) {
@@ -228,7 +203,7 @@ export class Hub {
       }
       this.publish(message.room, text, peer);
     }
-    if (peer.readyState !== OPEN) return;
+    if (peer?.readyState !== OPEN) return;
     peer.send(withClientId(text, draft.clientId));
   }
 

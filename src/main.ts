@@ -1,11 +1,14 @@
 // The executable: parse the configuration, open the store, serve, shut down gracefully.
 import { ConfigError, parseConfig, redactUrl, unwiredSettings, usage } from "./config";
+import { localFanout } from "./bus/local";
 import { createApp } from "./http/app";
 import { createMetrics } from "./http/metrics";
+import { hubEvents } from "./http/observe";
 import { serve } from "./http/serve";
 import { createLogger } from "./log";
-import { CLOSE } from "./protocol/limits";
+import { Hub } from "./rooms/hub";
 import type { MessageStore } from "./rooms/ports";
+import { RateLimiter } from "./rooms/rate-limit";
 import { openSqliteStore } from "./store/sqlite";
 
 const argv = process.argv.slice(2);
@@ -48,14 +51,22 @@ try {
   process.exit(1);
 }
 
-const app = createApp({
+// The parts are built and wired here, and only here: a store or a fan-out for several nodes is
+// chosen by swapping one line below, not inside the app.
+const fanout = metrics.counted(localFanout(() => chat.app.server)); // Bun's topics exist once it listens
+const hub = new Hub({
+  store,
+  fanout,
+  historyLimit: config.history,
+  limiter: new RateLimiter(config.rateLimit, config.rateBurst),
+  joinLimiter: new RateLimiter(config.joinRate, config.joinBurst),
+  events: hubEvents(metrics, log),
+});
+
+const chat = createApp({
   store,
   storeKind,
-  historyLimit: config.history,
-  rateLimit: config.rateLimit,
-  rateBurst: config.rateBurst,
-  joinRate: config.joinRate,
-  joinBurst: config.joinBurst,
+  hub,
   maxConnectionsPerIp: config.maxConnectionsPerIp,
   maxHttpConnectionsPerIp: config.maxHttpConnectionsPerIp,
   hosts: config.hosts,
@@ -69,14 +80,15 @@ const app = createApp({
   logger: log,
   metrics,
 });
+let app;
 try {
-  serve(app, { port: config.port, hostname: config.host });
+  app = serve(chat.app, { port: config.port, hostname: config.host });
 } catch (error) {
   log.error("cannot listen", { host: config.host, port: config.port, error: String(error) });
   process.exit(1);
 }
 
-log.info("listening", { url: app.server!.url.href, store: storeKind, ...where });
+log.info("listening", { url: app.server.url.href, store: storeKind, ...where });
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -87,11 +99,8 @@ async function shutdown(signal: string) {
     log.error("shutdown took over 5 s; exiting anyway");
     process.exit(1);
   }, 5000).unref();
-  app.server!.stop(false); // no new connections; open ones stay until we close them
-  await app.decorator.chat.hub.drain(); // commits what is pending: those senders get their acks first
+  await chat.shutdown(); // what is pending is committed first: those senders get their acks
   await store.close();
-  for (const ws of app.decorator.chat.connections.sockets) ws.close(CLOSE.goingAway, "server shutting down");
-  await app.stop(true);
   log.info("stopped");
   process.exit(0);
 }

@@ -24,7 +24,7 @@ export type TestServer = Awaited<ReturnType<typeof startServer>>;
 export async function startServer(options: Partial<AppOptions> & { db?: string } = {}) {
   const db = options.db ?? join(tempDir(), "chat.db");
   const store = options.store ?? openSqliteStore(db);
-  const app = serve(createApp({ ...options, store }), { port: 0, hostname: "127.0.0.1" });
+  const app = serve(createApp({ ...options, store }).app, { port: 0, hostname: "127.0.0.1" });
   const base = `http://127.0.0.1:${app.server!.port}`;
   let stopped = false;
   const stop = async () => {

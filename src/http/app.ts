@@ -5,24 +5,37 @@ import { z } from "../protocol/zod";
 import page from "../../public/index.html";
 import { localFanout } from "../bus/local";
 import { silentLogger, type Logger } from "../log";
-import { isRoomName, LIMITS } from "../protocol/limits";
+import { CLOSE, isRoomName, LIMITS } from "../protocol/limits";
 import { MessagesPage, MessagesQuery, RoomList, RoomsQuery } from "../protocol/rest";
 import { Hub, Session } from "../rooms/hub";
-import type { MessageStore } from "../rooms/ports";
+import type { Fanout, MessageStore } from "../rooms/ports";
 import type { PresenceOptions } from "../rooms/presence";
 import { RateLimiter } from "../rooms/rate-limit";
 import { Connections } from "./connections";
 import { clientAddress, clientKey, originAllowed } from "./guards";
 import { docs } from "./docs";
 import { createMetrics, type Metrics } from "./metrics";
-import { observe } from "./observe";
+import { hubEvents, observe } from "./observe";
 import { requestGuard } from "./request-guard";
 import { socketData } from "./socket";
 
+/**
+ * What the app is built from. main.ts builds the parts (store, fan-out, limiters, hub) and passes
+ * them in; a test may pass only a store and get the rest built here from the plain settings
+ * below (those are ignored for a part that is given).
+ */
 export interface AppOptions {
   store: MessageStore;
   /** Which store that is, for GET /health (default "sqlite"). */
   storeKind?: "sqlite" | "postgres";
+  /** The room logic; default: one built here on `fanout` and the limits below. */
+  hub?: Hub;
+  /** How a room's frames reach its members; default: Bun's topics on this server (src/bus/local.ts). */
+  fanout?: Fanout;
+  /** Messages per client; default: one from `rateLimit`/`rateBurst`. */
+  limiter?: RateLimiter;
+  /** Joins per client; default: one from `joinRate`/`joinBurst`. */
+  joinLimiter?: RateLimiter;
   historyLimit?: number;
   /** Messages per second per client IP; 0 = off. */
   rateLimit?: number;
@@ -61,8 +74,6 @@ export function createApp(options: AppOptions) {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger;
   const metrics = options.metrics ?? createMetrics();
-  const limiter = new RateLimiter(options.rateLimit ?? 0, options.rateBurst ?? 10);
-  const joinLimiter = new RateLimiter(options.joinRate ?? 0, options.joinBurst ?? 100);
   const connections = new Connections({
     maxPerClient: options.maxConnectionsPerIp ?? 0,
     joinTimeoutMs: options.joinTimeoutMs ?? 10_000,
@@ -96,25 +107,24 @@ export function createApp(options: AppOptions) {
     },
   });
 
-  const hub = new Hub({
-    store: options.store,
-    fanout: observed.fanout(localFanout(() => app.server)),
-    historyLimit: options.historyLimit ?? 100,
-    limiter: limiter.enabled ? limiter : undefined,
-    joinLimiter: joinLimiter.enabled ? joinLimiter : undefined,
-    presence: options.presence,
-    now,
-    events: observed.hub,
-  });
+  const hub: Hub =
+    options.hub ??
+    new Hub({
+      store: options.store,
+      fanout: metrics.counted(options.fanout ?? localFanout(() => app.server)),
+      historyLimit: options.historyLimit ?? 100,
+      limiter: options.limiter ?? new RateLimiter(options.rateLimit ?? 0, options.rateBurst ?? 10),
+      joinLimiter: options.joinLimiter ?? new RateLimiter(options.joinRate ?? 0, options.joinBurst ?? 100),
+      presence: options.presence,
+      now,
+      events: hubEvents(metrics, log),
+    });
   metrics.watch({ connections: () => connections.size, rooms: () => hub.liveRooms, clients: () => connections.clients });
 
   const timers = [
     setInterval(() => observed.neverJoined(connections.closeUnjoined(now())), Math.max(250, (options.joinTimeoutMs ?? 10_000) / 4)),
     setInterval(() => observed.deadPeers(connections.heartbeat()), options.heartbeatMs ?? 30_000),
-    setInterval(() => {
-      limiter.sweep(now());
-      joinLimiter.sweep(now());
-    }, 60_000),
+    setInterval(() => hub.sweep(now()), 60_000),
     setInterval(guard.watch, 1000),
   ];
   const { retentionMs } = options;
@@ -136,7 +146,7 @@ export function createApp(options: AppOptions) {
 
   const newSocketData = socketData({ hub, connections, events: observed.sockets });
 
-  return app
+  const routes = app
     .decorate("chat", { hub, connections, prune, guard })
     .use(docs)
     .onStop(() => timers.forEach(clearInterval))
@@ -198,6 +208,25 @@ export function createApp(options: AppOptions) {
       if (server?.upgrade(request, { data: newSocketData(session) })) return;
       return status(400, "WebSocket upgrade failed");
     });
+
+  return {
+    /** The Elysia app: serve it with serve.ts. */
+    app: routes,
+    /**
+     * Graceful shutdown: stops taking connections, commits and delivers every message accepted
+     * so far (those senders get their acks), closes every socket (1001, going away), commits
+     * what was read meanwhile (stored, its ack lost: a client's retry finds it by its clientId,
+     * where a closed store would have refused it), and stops the app. The store is the
+     * caller's to close after.
+     */
+    async shutdown() {
+      app.server?.stop(false); // open connections stay until they are closed below
+      await hub.drain();
+      for (const ws of connections.sockets) ws.close(CLOSE.goingAway, "server shutting down");
+      await hub.drain();
+      await routes.stop(true);
+    },
+  };
 }
 
 /** The room socket as Eden sees it: the frames of the contract (served by socket.ts, not by this). */
@@ -206,5 +235,5 @@ function declareRoomSocket() {
   return new Elysia().ws("/rooms/:room/ws", { body: ClientFrame, response: ServerFrame });
 }
 
-export type App = ReturnType<typeof createApp> & ReturnType<typeof declareRoomSocket>;
+export type App = ReturnType<typeof createApp>["app"] & ReturnType<typeof declareRoomSocket>;
 

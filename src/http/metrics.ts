@@ -117,8 +117,19 @@ export function createMetrics() {
     return { registry, batch, commit };
   }
 
+  /**
+   * Subscribed sockets per room, for counting the recipients of a publish (kept by MeteredPeer):
+   * Bun's server.subscriberCount() walks every topic, too slow per message.
+   */
+  const subscribers = new Map<string, number>();
+
   return {
     tally,
+    subscribers,
+    /** The fan-out with each room publish counted as one frame out per recipient. */
+    counted(fanout: Fanout): Fanout {
+      return countedFanout(fanout, tally, subscribers);
+    },
     /** Where the gauges read from (set by createApp once it has its hub and connections). */
     watch(sources: Gauges) {
       gauges = sources;

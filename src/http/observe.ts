@@ -3,17 +3,14 @@
 import type { Logger } from "../log";
 import { CLOSE } from "../protocol/limits";
 import type { HubEvents } from "../rooms/hub";
-import type { Fanout } from "../rooms/ports";
 import type { Connections } from "./connections";
-import { countedFanout, MeteredPeer, type Metrics, type RefuseReason } from "./metrics";
+import { MeteredPeer, type Metrics, type RefuseReason } from "./metrics";
 import type { SocketEvents } from "./socket";
 
-export function observe({ metrics, log, connections }: { metrics: Metrics; log: Logger; connections: Connections }) {
+/** The hub's events as counters and log lines (main.ts gives them to the hub it builds). */
+export function hubEvents(metrics: Metrics, log: Logger): HubEvents {
   const { tally } = metrics;
-  /** Subscribed sockets per room, for counting the recipients of a publish. */
-  const subscribers = new Map<string, number>();
-
-  const hub: HubEvents = {
+  return {
     error: (code) => void tally.errors[code]++,
     stored: () => void tally.stored++,
     closedForAbuse: (client, room) => {
@@ -21,6 +18,10 @@ export function observe({ metrics, log, connections }: { metrics: Metrics; log: 
       log.warn("closed for flooding", { client, room });
     },
   };
+}
+
+export function observe({ metrics, log, connections }: { metrics: Metrics; log: Logger; connections: Connections }) {
+  const { tally, subscribers } = metrics;
 
   const sockets: SocketEvents = {
     open(ws) {
@@ -50,9 +51,7 @@ export function observe({ metrics, log, connections }: { metrics: Metrics; log: 
   };
 
   return {
-    hub,
     sockets,
-    fanout: (fanout: Fanout) => countedFanout(fanout, tally, subscribers),
     /** An upgrade refused before it happened (a bad room name is not worth a log line). */
     refused(reason: RefuseReason, fields?: Record<string, unknown>) {
       tally.refused[reason]++;

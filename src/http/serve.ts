@@ -11,7 +11,7 @@ import { parseClientFrame } from "../protocol/parse";
 import type { createApp } from "./app";
 import { HTTP_IDLE_TIMEOUT_S, type Handler, type RequestGuard } from "./request-guard";
 
-type ChatApp = ReturnType<typeof createApp>;
+type ChatApp = ReturnType<typeof createApp>["app"];
 
 /** Late enough for a start-up health check to have had its answer. */
 const WARM_UP_AFTER_MS = 50;

@@ -47,6 +47,7 @@ export interface HubOptions {
   fanout: Fanout;
   /** Messages sent on join (and kept in memory per live room). */
   historyLimit: number;
+  /** Messages per client (IP); one with rate 0 is off. */
   limiter?: RateLimiter;
   /** Joins per client (IP): a separate bucket from messages. */
   joinLimiter?: RateLimiter;
@@ -60,6 +61,8 @@ export interface HubOptions {
   presence?: Partial<PresenceOptions>;
   events?: HubEvents;
 }
+
+const on = (limiter: RateLimiter | undefined) => (limiter?.enabled ? limiter : undefined);
 
 const globalTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -80,7 +83,11 @@ export class Hub {
   /** Every message goes to the store and then to its room through here; see group-commit.ts. */
   private readonly commits: GroupCommit<AbusablePeer>;
 
-  constructor(private readonly options: HubOptions) {
+  private readonly options: HubOptions;
+
+  constructor(options: HubOptions) {
+    // A limiter with its rate at 0 is off: the hub then never asks it.
+    this.options = { ...options, limiter: on(options.limiter), joinLimiter: on(options.joinLimiter) };
     this.now = options.now ?? Date.now;
     this.commits = new GroupCommit(options.store, (batch, results) => this.delivered(batch, results));
     this.presenceOptions = { ...PRESENCE_DEFAULTS, ...options.presence };
@@ -243,6 +250,12 @@ export class Hub {
       if (!room.recent.length) this.unwritten.add(room.name); // all its messages go now
     }
     return this.options.store.prune(olderThan);
+  }
+
+  /** Forgets the rate limits' idle buckets (run now and then). */
+  sweep(now: number) {
+    this.options.limiter?.sweep(now);
+    this.options.joinLimiter?.sweep(now);
   }
 
   get liveRooms() {

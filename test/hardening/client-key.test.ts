@@ -71,7 +71,7 @@ describe("hostName", () => {
 /** The real app listening on `hostname` ("::" is dual-stack: Bun reports an IPv4 client as ::ffff:a.b.c.d). */
 function listen(hostname: string, options: Partial<AppOptions> = {}) {
   const store = openSqliteStore(join(tempDir(), "chat.db"));
-  const app = serve(createApp({ ...options, store }), { port: 0, hostname });
+  const app = serve(createApp({ ...options, store }).app, { port: 0, hostname });
   defer(async () => {
     await app.stop(true);
     await store.close();

@@ -1,10 +1,98 @@
-// Group commit as the room sees it, over real sockets and a real SQLite file: messages of one
-// event-loop turn share a transaction; nothing is broadcast or acknowledged before it commits;
-// a commit that fails acknowledges and broadcasts nothing of its batch; ids keep their order.
+// Group commit (src/rooms/group-commit.ts) on its own, with its turns run by the test over the
+// in-memory store; then as the room sees it, over real sockets and a real SQLite file: messages
+// of one event-loop turn share a transaction; nothing is broadcast or acknowledged before it
+// commits; a commit that fails acknowledges and broadcasts nothing of its batch; ids keep their order.
 import { Database } from "bun:sqlite";
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { GroupCommit, NotStored } from "../../src/rooms/group-commit";
+import type { Appended, Draft, MessageStore } from "../../src/rooms/ports";
+import { openMemoryStore } from "../../src/store/memory";
 import { Client, defer, startServer } from "../helpers";
 import { cid, storedRows } from "../http/lib";
+
+/** A store whose appends commit when the test says (in call order, as a store must), or fail. */
+function heldStore() {
+  const memory = openMemoryStore();
+  const calls: { drafts: Draft[]; commit(): void; fail(): void }[] = [];
+  const store: Pick<MessageStore, "append"> = {
+    append: (drafts) =>
+      new Promise<Appended[]>((resolve, reject) => {
+        calls.push({ drafts, commit: () => resolve(memory.append(drafts)), fail: () => reject(new Error("refused")) });
+      }),
+  };
+  return { store, calls };
+}
+
+/** Turns run by hand: a flush happens when the test runs the scheduled ones. */
+function manualTurns() {
+  let due: (() => void)[] = [];
+  return {
+    later: (fn: () => void) => void due.push(fn),
+    run() {
+      const now = due;
+      due = [];
+      for (const fn of now) fn();
+    },
+  };
+}
+
+const d = (message: string): Draft => ({ room: "r", name: "n", message, timestamp: 1 });
+
+describe("GroupCommit", () => {
+  test("a turn's drafts go to the store as one batch; the next goes before the first commits; delivery keeps call order", async () => {
+    const { store, calls } = heldStore();
+    const turns = manualTurns();
+    const delivered: string[][] = [];
+    const commits = new GroupCommit<string>(store, (batch, results) => delivered.push(batch.map((b, i) => `${b.by}:${b.draft.message}:${results?.[i]?.message.id}`)), turns.later);
+    commits.submit(d("a1"), "a");
+    commits.submit(d("a2"), "a");
+    commits.submit(d("b1"), "b");
+    expect(calls.length).toBe(0); // not before the turn ends
+    turns.run();
+    expect(calls.map((c) => c.drafts.map((x) => x.message))).toEqual([["a1", "a2", "b1"]]);
+    commits.submit(d("c1"), "c");
+    turns.run();
+    // pipelined: the second batch is at the store while the first has not committed
+    expect(calls.length).toBe(2);
+    calls[0]!.commit();
+    calls[1]!.commit();
+    await commits.drain();
+    expect(delivered).toEqual([["a:a1:1", "a:a2:2", "b:b1:3"], ["c:c1:4"]]);
+  });
+
+  test("commit(): one promise per draft, resolved after its batch is delivered; a failed batch rejects each of its drafts, the next goes on", async () => {
+    const { store, calls } = heldStore();
+    const turns = manualTurns();
+    const order: string[] = [];
+    const commits = new GroupCommit(store, (batch, results) => order.push(`delivered ${batch.length} ${results ? "stored" : "refused"}`), turns.later);
+    const outcome = (name: string, promise: Promise<Appended>) =>
+      promise.then(
+        (r) => void order.push(`${name} stored ${r.message.id}`),
+        (error) => void order.push(`${name} ${error instanceof NotStored ? "not stored" : error}`),
+      );
+    const both = Promise.all([outcome("x", commits.commit(d("x"))), outcome("y", commits.commit(d("y")))]);
+    turns.run();
+    calls[0]!.fail();
+    await both;
+    expect(order).toEqual(["delivered 2 refused", "x not stored", "y not stored"]);
+    const third = commits.commit(d("z"));
+    turns.run();
+    calls[1]!.commit();
+    expect((await third).message).toMatchObject({ id: 1, message: "z" });
+  });
+
+  test("drain() commits what is queued and waits for every batch's delivery", async () => {
+    const store = openMemoryStore();
+    const turns = manualTurns(); // never run: drain itself hands the queue over
+    let delivered = 0;
+    const commits = new GroupCommit<number>(store, (batch) => void (delivered += batch.length), turns.later);
+    for (let i = 0; i < 5; i++) commits.submit(d(`m${i}`), i);
+    expect(commits.queued).toBe(5);
+    await commits.drain();
+    expect(delivered).toBe(5);
+    expect((await store.page("r", { limit: 10 })).length).toBe(5);
+  });
+});
 
 /** Our own connection to the server's database file, to look (and make the engine fail) from outside. */
 function outside(dbPath: string) {

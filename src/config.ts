@@ -38,8 +38,8 @@ const OPTIONS = {
   db: option({
     env: "CHAT_DB",
     default: "./chat.db",
-    // Two connections (reads here, writes on the writer thread) must see one database: a file.
-    schema: () => text().check(z.refine((path) => path !== ":memory:", "a file path (an in-memory database cannot be shared by the writer thread)")),
+    // Three connections (reads, writes, and checkpoints on a thread of their own) must see one database: a file.
+    schema: () => text().check(z.refine((path) => path !== ":memory:", "a file path (an in-memory database cannot be shared by the checkpointer thread)")),
     help: "SQLite database file (created if missing)",
   }),
   databaseUrl: option({

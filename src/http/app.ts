@@ -131,8 +131,9 @@ export function createApp(options: AppOptions) {
   const prune = async () => {
     if (retentionMs === undefined) return 0;
     try {
+      const started = performance.now();
       const deleted = await hub.prune(now() - retentionMs);
-      log.info("pruned", { deleted });
+      log.info("pruned", { deleted, ms: Math.round(performance.now() - started) });
       return deleted;
     } catch (error) {
       log.error("prune failed", { error: String(error) });

@@ -1,7 +1,8 @@
-// The embedded store: Drizzle on bun:sqlite, WAL. Writes go to a worker thread (writer.ts) that
-// owns the writing connection; each append() is one transaction there (the hub groups the
-// messages of one event-loop turn into it) and resolves only after the commit. Reads and
-// migrations run here, on a connection of their own: WAL lets them run beside the writer.
+// The embedded store: Drizzle on bun:sqlite, WAL. Three connections to one file: the writing one
+// (writer.ts), where each append() is one transaction (the hub groups the messages of one
+// event-loop turn into it) and resolves only after the commit; the reading one, for reads and
+// migrations; both on the event loop, as neither ever waits for the disk. The third belongs to
+// the checkpointer thread (checkpointer.ts), which takes every fsync and retention sweep.
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { and, asc, desc, eq, gt, lt, lte, sql } from "drizzle-orm";
@@ -11,7 +12,8 @@ import type { Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "
 import type { RecentClientIdsOptions } from "../recent-client-ids";
 import { embeddedMigrations, emptyDatabase } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
-import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterReply, type WriterRequest, type WriterSql } from "./wire";
+import { DRAFT_FIELDS, type AppendReply, type CheckpointerReply, type CheckpointerRequest, type DraftFields, type WriterSql } from "./wire";
+import { openWriter, type Writer } from "./writer";
 import { writerSql } from "./writer-sql" with { type: "macro" };
 
 const MIGRATIONS = embeddedMigrations();
@@ -23,7 +25,14 @@ const columns = { id: messages.id, room: messages.room, name: messages.name, mes
 // From source, the worker is beside this file. In the compiled binary every module's
 // import.meta.url is the binary itself, and the worker (an extra entry point of the build, see
 // package.json) sits where it sat below src/.
-const WRITER = import.meta.url.includes("/$bunfs/") ? new URL("./store/sqlite/writer.ts", import.meta.url) : new URL("./writer.ts", import.meta.url);
+const CHECKPOINTER = import.meta.url.includes("/$bunfs/") ? new URL("./store/sqlite/checkpointer.ts", import.meta.url) : new URL("./checkpointer.ts", import.meta.url);
+/** How long after opening the store the checkpointer thread starts. */
+const CHECKPOINTER_START_MS = 200;
+/** How long a commit waits for the write lock (held by a checkpoint that starts the WAL over, or a retention chunk). */
+const WRITE_LOCK_TIMEOUT_MS = 5000;
+
+/** What a checkpoint found: frames in the WAL, and how many of them are now in the database. */
+export type Checkpointed = { log: number; checkpointed: number };
 
 export interface SqliteStoreOptions {
   /** Called after each commit with its size and duration (metrics). */
@@ -33,14 +42,15 @@ export interface SqliteStoreOptions {
 }
 
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) {
-  // Reads and writes use two connections (the writer is a thread): they must share a file.
-  if (path === ":memory:") throw new Error("the SQLite store needs a file: an in-memory database cannot be shared by the writer thread");
+  // Reads, writes and checkpoints use three connections (one on a thread): they must share a file.
+  if (path === ":memory:") throw new Error("the SQLite store needs a file: an in-memory database cannot be shared by the checkpointer thread");
   // A new database is a copy of one migrated at build time (see migrations.ts). Not fsynced: it
   // holds nothing yet.
   const created = !existsSync(path) && createEmpty(path);
   const client = new Database(path, { create: true, strict: true });
   // WAL + synchronous=NORMAL: a committed transaction survives kill -9 of the process (not a
-  // power cut), which is what "acknowledged" promises; busy_timeout for the two connections.
+  // power cut), which is what "acknowledged" promises. Reads never wait for a lock in WAL mode;
+  // busy_timeout for the migrations.
   client.exec("PRAGMA synchronous = NORMAL; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;");
   const db = drizzle({ client });
   // Drizzle's migrator takes ~4 ms even when it has nothing to do: not run when its own record
@@ -48,21 +58,30 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   if (!created && !migrated(client)) {
     migrate(db);
     // A migration may write much (0003 fills the rooms table from every message): checkpointed
-    // now, at start-up, or the writer's first commits would copy it all back under a checkpoint.
+    // now, at start-up, or the checkpointer would copy it all back while the writer commits.
     client.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
 
+  const wantsWriteLock = new Int32Array(new SharedArrayBuffer(4));
+  const writer = new SerialWriter(() => openWriter(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL), wantsWriteLock);
   // Started with the store, not by the first message: by then every file descriptor may be
-  // taken (see WriterThread). On the first timer turn rather than right here: creating a thread
-  // costs the event loop ~2 ms, and start-up's first answer need not wait for it (-4 ms to the
-  // first 200 of /health). Its SQL was written at build time. If it cannot start, the first
-  // write tries again.
-  const writer = new WriterThread(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL);
+  // taken (see CheckpointerThread). A moment after opening (or by the first write if sooner),
+  // so that start-up's first answer does not share the cores with a starting thread (+2-3 ms
+  // to the first 200 of /health when started on the first timer turn). If it cannot start or
+  // dies, the next write tries again.
+  const checkpointer = new CheckpointerThread(
+    CHECKPOINTER,
+    () => ({ op: "open", path, sql: WRITER_SQL, wantsWriteLock: wantsWriteLock.buffer as SharedArrayBuffer }),
+    // A checkpointer that dies holding the write lock frees it (SQLite does); its flag too.
+    () => Atomics.store(wantsWriteLock, 0, 0),
+  );
   let closed = false;
-  const starting = setTimeout(() => closed || writer.start(), 0);
-  // Reads stop at the highest id the writer has handed back. A row it committed whose reply is
-  // still on its way has not been delivered yet: a join that read it would get it twice, in its
-  // history and then live. Ids are given in order, so one number is the whole boundary.
+  // The writing connection opens then too, so that a message needs no new descriptor either.
+  const starting = setTimeout(() => closed || (checkpointer.start(), writer.open()), CHECKPOINTER_START_MS);
+  // Reads stop at the highest id the writer has handed back. A row committed by a batch that is
+  // still waiting for the delivery of the one before it has not been delivered yet: a join that
+  // read it would get it twice, in its history and then live. Ids are given in order, so one
+  // number is the whole boundary.
   let visibleUpTo = (client.query(LAST_ID).get() as { seq: number } | null)?.seq ?? 0;
 
   // Drizzle writes the SQL; bun:sqlite runs it and hands back rows as arrays: half the cost of
@@ -78,20 +97,32 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     };
   };
 
-  const api: MessageStore & { readonly path: string; readonly database: Database; readonly writer: WriterControl; execOnWriter(sql: string): Promise<void> } = {
+  const api: MessageStore & {
+    readonly path: string;
+    readonly database: Database;
+    readonly checkpointer: ThreadControl;
+    execOnWriter(sql: string): Promise<void>;
+    checkpoint(): Promise<Checkpointed>;
+  } = {
     path,
     /** The reading connection, for operations (backups, inspection); not for app queries. */
     database: client,
-    /** The writer thread, for operations and fault-injection tests. */
-    writer,
+    /** The checkpointer thread, for operations and fault-injection tests. */
+    checkpointer,
     /** Runs SQL on the writing connection: operations and fault-injection tests (PRAGMAs). */
     async execOnWriter(statement) {
-      await writer.request({ op: "exec", sql: statement });
+      await writer.run((w) => w.client.exec(statement));
+    },
+
+    /** A checkpoint now, on the checkpointer's connection, as it takes them every tick (operations, tests). */
+    async checkpoint() {
+      return (await checkpointer.request({ op: "checkpoint" })) as Checkpointed;
     },
 
     async append(drafts) {
       if (closed) throw new Error("store closed");
       const started = performance.now();
+      checkpointer.start();
       const fields: DraftFields = new Array(drafts.length * DRAFT_FIELDS);
       for (let i = 0, at = 0; i < drafts.length; i++, at += DRAFT_FIELDS) {
         const d = drafts[i]!;
@@ -101,7 +132,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
         fields[at + 3] = d.timestamp;
         fields[at + 4] = d.clientId ?? null;
       }
-      const reply = (await writer.request({ op: "append", drafts: JSON.stringify(fields) })) as AppendReply;
+      const reply: AppendReply = await writer.run((w) => w.append(fields));
       options.onCommit?.(drafts.length, performance.now() - started);
       const results: Appended[] = new Array(drafts.length);
       for (let i = 0; i < drafts.length; i++) {
@@ -133,52 +164,54 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
 
     async prune(olderThan) {
       if (closed) throw new Error("store closed");
-      return (await writer.request({ op: "prune", olderThan })) as number;
+      return (await checkpointer.request({ op: "prune", olderThan })) as number;
     },
 
     async close() {
       if (closed) return;
       closed = true;
       clearTimeout(starting);
-      await writer.stop();
-      client.close();
+      await writer.close();
+      await checkpointer.stop();
+      client.close(); // the last connection: it checkpoints and removes the WAL
     },
   };
   return api;
 }
 
-/** Each kind of WriterRequest without its `seq` (WriterThread numbers them). */
+/** Each kind of CheckpointerRequest without its `seq` (CheckpointerThread numbers them). */
 type WithoutSeq<R> = R extends unknown ? Omit<R, "seq"> : never;
-type Request = WithoutSeq<WriterRequest>;
+type Request = WithoutSeq<CheckpointerRequest>;
 
-export interface WriterControl {
-  /** Whether the writer thread is running (or starting). */
+export interface ThreadControl {
+  /** Whether the thread is running (or starting). */
   readonly running: boolean;
   /** Ends the thread at once, as a crash would: what it was doing is refused; the next write starts another. */
   kill(): void;
 }
 
 /**
- * Descriptors a new writer needs: ~3 for the thread (its event loop, its code) and 3 for its
- * connection (the database, its WAL and shared memory), with room to spare.
+ * Descriptors a new checkpointer needs: ~3 for the thread (its event loop, its code), 3 for its
+ * connection (the database, its WAL and shared memory) and 2 it reads the WAL's length with,
+ * with room to spare.
  */
-const WRITER_DESCRIPTORS = 12;
+const THREAD_DESCRIPTORS = 12;
 
 /**
- * The writer worker as promises: started with the store, started again by the next request if
- * it dies or cannot open the database. A start never risks the process: with too few file
- * descriptors free, Bun ends the whole process instead of failing `new Worker`, so the start
- * checks for them first and refuses the request instead.
+ * The checkpointer worker as promises: started with the store, started again by the next write
+ * or request if it dies or cannot open the database. A start never risks the process: with too
+ * few file descriptors free, Bun ends the whole process instead of failing `new Worker`, so the
+ * start checks for them first and refuses instead.
  */
-class WriterThread implements WriterControl {
+class CheckpointerThread implements ThreadControl {
   private worker?: Worker;
   private seq = 0;
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
 
   constructor(
-    private readonly path: string,
-    private readonly clientIds: RecentClientIdsOptions,
-    private readonly sql: WriterSql,
+    private readonly url: URL,
+    private readonly open: () => Request,
+    private readonly onLost: () => void,
   ) {}
 
   get running() {
@@ -210,14 +243,14 @@ class WriterThread implements WriterControl {
   }
 
   kill() {
-    if (this.worker) this.lost(this.worker, new Error("store writer killed"));
+    if (this.worker) this.lost(this.worker, new Error("store checkpointer killed"));
   }
 
   private spawn(): Worker {
-    if (!descriptorsFree(WRITER_DESCRIPTORS)) throw new Error("store writer cannot start: no file descriptors left (raise `ulimit -n`)");
-    const worker = new Worker(WRITER.href);
+    if (!descriptorsFree(THREAD_DESCRIPTORS)) throw new Error("store checkpointer cannot start: no file descriptors left (raise `ulimit -n`)");
+    const worker = new Worker(this.url.href);
     // Kept ref()ed, so that a pending reply keeps the process alive; close() ends it.
-    worker.onmessage = ({ data }: MessageEvent<WriterReply>) => {
+    worker.onmessage = ({ data }: MessageEvent<CheckpointerReply>) => {
       const pending = this.pending.get(data.seq);
       if (!pending) return;
       this.pending.delete(data.seq);
@@ -225,13 +258,13 @@ class WriterThread implements WriterControl {
       else pending.resolve(data.value);
     };
     // Whatever it was doing is lost (its transaction rolled back); the next request starts another.
-    worker.onerror = (event) => this.lost(worker, new Error(`store writer failed: ${event.message}`));
-    worker.addEventListener("close", () => this.lost(worker, new Error("store writer stopped")));
+    worker.onerror = (event) => this.lost(worker, new Error(`store checkpointer failed: ${event.message}`));
+    worker.addEventListener("close", () => this.lost(worker, new Error("store checkpointer stopped")));
     // Posted first, so it is handled first: requests queue behind it. If it fails (the worker
     // then refuses what was queued behind it), this worker is dropped for a new one.
     const seq = ++this.seq;
     this.pending.set(seq, { resolve: () => {}, reject: (error) => this.lost(worker, error) });
-    worker.postMessage({ op: "open", seq, path: this.path, clientIds: this.clientIds, sql: this.sql } satisfies WriterRequest);
+    worker.postMessage({ ...this.open(), seq });
     return worker;
   }
 
@@ -240,6 +273,7 @@ class WriterThread implements WriterControl {
     if (this.worker !== worker) return;
     this.worker = undefined;
     worker.terminate();
+    this.onLost();
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const { reject } of pending) reject(error);
@@ -251,6 +285,58 @@ class WriterThread implements WriterControl {
     await this.request({ op: "close" }).catch(() => {});
     if (this.worker === worker) this.worker = undefined;
     worker.terminate();
+  }
+}
+
+/**
+ * The writing connection, opened with the store (or by the first write). Work runs one piece at a time in call
+ * order. While the checkpointer wants the write lock (to start the WAL over, or for a retention
+ * chunk: a few ms) or holds it, work waits on a timer: the event loop never sleeps in SQLite's
+ * busy handler.
+ */
+class SerialWriter {
+  private writer?: Writer;
+  private last: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly opener: () => Writer,
+    private readonly wantsWriteLock: Int32Array,
+  ) {}
+
+  /** Opens the connection now if it is not open; false (and the next write tries again) if it could not. */
+  open(): boolean {
+    try {
+      this.writer ??= this.opener();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  run<T>(work: (writer: Writer) => T): Promise<T> {
+    const next = this.last.then(() => this.withLock(work));
+    this.last = next.catch(() => {});
+    return next;
+  }
+
+  private async withLock<T>(work: (writer: Writer) => T): Promise<T> {
+    const writer = (this.writer ??= this.opener());
+    const deadline = performance.now() + WRITE_LOCK_TIMEOUT_MS;
+    for (;;) {
+      try {
+        if (Atomics.load(this.wantsWriteLock, 0) === 0) return work(writer);
+      } catch (error) {
+        if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
+      }
+      if (performance.now() > deadline) throw new Error("database is locked");
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  async close() {
+    await this.last;
+    this.writer?.client.close();
+    this.writer = undefined;
   }
 }
 

@@ -1,21 +1,10 @@
-// What the main thread and the writer thread (writer.ts) say to each other. Its own module, so
-// that the main thread never loads the worker's entry point.
+// What index.ts hands the writer (writer.ts) and says to the checkpointer thread
+// (checkpointer.ts). Its own module, so that the main thread never loads the worker's entry point.
 import type { Message } from "../../protocol/frames";
-import type { RecentClientIdsOptions } from "../recent-client-ids";
-
-/** What the main thread asks; every request gets one WriterReply with the same `seq`. */
-export type WriterRequest =
-  | { op: "open"; seq: number; path: string; clientIds: RecentClientIdsOptions; sql: WriterSql }
-  | { op: "append"; seq: number; drafts: string } // DraftFields as JSON: cheaper to post than a structured clone
-  | { op: "prune"; seq: number; olderThan: number }
-  | { op: "exec"; seq: number; sql: string }
-  | { op: "close"; seq: number };
-
-export type WriterReply = { seq: number; error: string } | { seq: number; value: unknown };
 
 /**
  * The drafts of a batch, flattened: room, name, message, timestamp, clientId (or null) for each,
- * in order. Flat, because the batch crosses threads as JSON: no keys to write and parse per row.
+ * in order. Flat: no object per row to build and walk.
  */
 export type DraftFields = (string | number | null)[];
 export const DRAFT_FIELDS = 5;
@@ -42,3 +31,16 @@ export interface WriterSql {
   /** Deletes room ?'s row if it has no message left. */
   roomEmptied: string;
 }
+
+/** What the main thread asks the checkpointer (checkpointer.ts); one CheckpointerReply each, same `seq`. */
+export type CheckpointerRequest =
+  /**
+   * sql: its retention statements (pruneChunk, roomPruned, roomEmptied). wantsWriteLock: one
+   * Int32, 1 while the checkpointer waits for or holds the write lock (the writer then holds back).
+   */
+  | { op: "open"; seq: number; path: string; sql: WriterSql; wantsWriteLock: SharedArrayBuffer }
+  | { op: "prune"; seq: number; olderThan: number }
+  | { op: "checkpoint"; seq: number }
+  | { op: "close"; seq: number };
+
+export type CheckpointerReply = { seq: number; error: string } | { seq: number; value: unknown };

@@ -1,6 +1,6 @@
-// A Bun macro (imported `with { type: "macro" }`): the writer's SQL, written by Drizzle when the
-// code is bundled. The writer starts with the store, and building these with Drizzle's cold
-// query builders at run time cost ~7-10 ms of every start-up.
+// A Bun macro (imported `with { type: "macro" }`): the SQL of the writer and of the checkpointer's
+// retention, written by Drizzle when the code is bundled: Drizzle's cold query builders cost
+// ~7-10 ms at run time.
 import { Database } from "bun:sqlite";
 import { asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
@@ -9,7 +9,8 @@ import type { WriterSql } from "./wire";
 
 /** Rows per INSERT statement: one statement per 32 rows costs ~20% less per row than one each. */
 const ROWS_PER_INSERT = 32;
-const PRUNE_CHUNK = 1000;
+/** Rows retention deletes per transaction (checkpointer.ts): the writer waits for at most one such chunk. */
+const PRUNE_CHUNK = 100;
 
 export function writerSql(): WriterSql {
   const db = drizzle({ client: new Database(":memory:") });

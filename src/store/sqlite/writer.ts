@@ -1,68 +1,30 @@
-// The store's writer, on a worker thread of its own: it owns the connection that inserts, the
-// memory of recent clientIds, retention and the WAL checkpoints (and their fsyncs). The event
-// loop only posts it batches and gets ids back (~1 us a message, against ~7 for storing them
-// itself), and never waits on the disk. It imports no Drizzle: the SQL comes from the main
-// thread (index.ts), written by Drizzle.
+// The store's writing connection and the memory of recent clientIds. It runs on the event loop
+// (index.ts): a commit in WAL mode with synchronous=NORMAL writes to the page cache and never
+// fsyncs, and every fsync (checkpoints) and retention sweep belongs to the checkpointer, on a
+// thread of its own (checkpointer.ts). It imports no Drizzle: its SQL was written by Drizzle at
+// build time (writer-sql.ts).
 import { Database, type Statement } from "bun:sqlite";
 import type { Message } from "../../protocol/frames";
 import { RecentClientIds, type RecentClientIdsOptions } from "../recent-client-ids";
-import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterReply, type WriterRequest, type WriterSql } from "./wire";
+import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
 
 const ROW_PARAMS = 6;
 
-declare const self: Worker;
+export type Writer = ReturnType<typeof openWriter>;
 
-let writer: ReturnType<typeof openWriter> | undefined;
-let openFailed: unknown; // why "open" failed: every later request is refused with it
-
-self.onmessage = async ({ data: request }: MessageEvent<WriterRequest>) => {
-  let reply: WriterReply;
-  try {
-    reply = { seq: request.seq, value: await handle(request) };
-  } catch (error) {
-    reply = { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
-  }
-  postMessage(reply);
-};
-
-async function handle(request: WriterRequest): Promise<unknown> {
-  if (request.op === "open") {
-    try {
-      writer = openWriter(request.path, request.clientIds, request.sql);
-    } catch (error) {
-      openFailed = error;
-      throw error;
-    }
-    return null;
-  }
-  if (!writer) throw openFailed ?? new Error("writer not open");
-  switch (request.op) {
-    case "append":
-      return writer.append(JSON.parse(request.drafts) as DraftFields);
-    case "prune":
-      return writer.prune(request.olderThan);
-    case "exec":
-      writer.client.exec(request.sql);
-      return null;
-    case "close":
-      writer.client.close(); // then the main thread closes its own: the last one checkpoints and removes the WAL
-      writer = undefined;
-      return null;
-  }
-}
-
-function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql) {
+export function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql) {
   const client = new Database(path, { strict: true });
-  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // wal_autocheckpoint=0: never checkpoints, so no commit waits for a checkpoint's fsyncs (the
+  // checkpointer takes them, and cuts the WAL file down). busy_timeout=0: SQLite's busy handler
+  // would sleep on the event loop while the checkpointer holds the write lock; index.ts waits
+  // on a timer instead.
+  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0;");
   const inserts: Statement[] = [];
   const insertOf = (rows: number) => (inserts[rows] ??= client.prepare(sql.inserts[rows]!));
   const rowsPerInsert = sql.inserts.length - 1;
   const lastId = client.prepare<{ seq: number }, []>(sql.lastId);
   const byId = client.prepare<Message, [number]>(sql.byId);
   const roomStored = client.prepare<unknown, [string, number, number, number]>(sql.roomStored);
-  const pruneChunk = client.prepare<{ room: string }, [number, number]>(sql.pruneChunk);
-  const roomPruned = client.prepare<unknown, [number, string]>(sql.roomPruned);
-  const roomEmptied = client.prepare<unknown, [string]>(sql.roomEmptied);
 
   const clientIds = new RecentClientIds(window);
   remember(client, sql.newestFirst, clientIds, window);
@@ -107,17 +69,6 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
     for (const [room, { lastId, lastMessageAt, added }] of roomsOfBatch) roomStored.run(room, lastId, lastMessageAt, added);
     return results;
   });
-  /** One chunk of retention: the oldest messages before the cutoff and their rooms' counts, together. */
-  const pruneOneChunk = client.transaction((olderThan: number, limit: number): number => {
-    const deleted = pruneChunk.all(olderThan, limit);
-    const perRoom = new Map<string, number>();
-    for (const { room } of deleted) perRoom.set(room, (perRoom.get(room) ?? 0) + 1);
-    for (const [room, count] of perRoom) {
-      roomPruned.run(count, room);
-      roomEmptied.run(room);
-    }
-    return deleted.length;
-  });
   /** A remembered id's message, unless retention deleted it meanwhile (then the retry is new). */
   const stored = (id: number | undefined) => (id === undefined ? undefined : (byId.get(id) ?? undefined));
 
@@ -132,15 +83,6 @@ function openWriter(path: string, window: RecentClientIdsOptions, sql: WriterSql
         if (typeof id === "number" && clientId !== null) clientIds.add(drafts[at] as string, drafts[at + 1] as string, clientId, id, drafts[at + 3] as number);
       }
       return results;
-    },
-    async prune(olderThan: number): Promise<number> {
-      let total = 0;
-      for (;;) {
-        const changes = pruneOneChunk.immediate(olderThan, sql.pruneChunkSize);
-        total += changes;
-        if (changes < sql.pruneChunkSize) return total;
-        await new Promise((resolve) => setImmediate(resolve)); // let appends through between chunks
-      }
     },
   };
 }

@@ -1,0 +1,210 @@
+// The store's checkpointer, on a worker thread of its own with a connection of its own: every
+// fsync of the database and the retention sweeps happen here, off the event loop and off the
+// commit path. The writing connection never checkpoints (wal_autocheckpoint=0); a WAL lets this
+// one copy committed pages back into the database while the writer goes on appending.
+import { Database, type Statement } from "bun:sqlite";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { endianness } from "node:os";
+import type { CheckpointerReply, CheckpointerRequest, WriterSql } from "./wire";
+
+declare const self: Worker;
+
+/** How often the WAL's length is looked at (a pread of the wal-index). */
+const TICK_MS = 25;
+/** PASSIVE checkpoints at most this often: each fsyncs the WAL and the database. */
+const CHECKPOINT_EVERY_MS = 100;
+/**
+ * A PASSIVE checkpoint once the WAL holds this much (SQLite's own default: 1,000 pages). Not
+ * sooner: a checkpoint that catches up with an idle writer lets its next commit start the WAL
+ * over, and starting over costs that commit an fsync of the WAL's new header (~0.5 ms).
+ */
+const CHECKPOINT_AT_BYTES = 4 << 20;
+/**
+ * A PASSIVE checkpoint never blocks the writer, but under a steady load some commit nearly always
+ * lands while it runs, and the WAL starts over only when a checkpoint has caught up with all of
+ * it: it would grow for ever. Past this, a RESTART checkpoint holds the writer back for the rest
+ * of the copy and its fsyncs (2-4 ms measured), and the WAL starts over. Not TRUNCATE: cutting a
+ * file of this size took 25-45 ms on this disk, all of it with the writer held back.
+ */
+const WAL_BOUND_BYTES = 32 << 20;
+/** With the writer idle this long, a WAL file longer than WAL_KEPT_BYTES is cut to nothing (TRUNCATE). */
+const IDLE_MS = 1000;
+const WAL_KEPT_BYTES = 4 << 20;
+/** Between two retention chunks: the writer gets the lock back, and the sweep stays a trickle. */
+const PRUNE_PAUSE_MS = 10;
+
+type Checkpointed = { busy: number; log: number; checkpointed: number };
+
+let checkpointer: ReturnType<typeof openCheckpointer> | undefined;
+
+self.onmessage = async ({ data: request }: MessageEvent<CheckpointerRequest>) => {
+  let reply: CheckpointerReply;
+  try {
+    reply = { seq: request.seq, value: await handle(request) };
+  } catch (error) {
+    reply = { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
+  }
+  postMessage(reply);
+};
+
+async function handle(request: CheckpointerRequest): Promise<unknown> {
+  if (request.op === "open") {
+    checkpointer = openCheckpointer(request.path, request.sql, new Int32Array(request.wantsWriteLock));
+    return null;
+  }
+  if (request.op === "close") {
+    checkpointer?.close();
+    checkpointer = undefined;
+    return null;
+  }
+  if (!checkpointer) throw new Error("checkpointer not open");
+  return request.op === "prune" ? checkpointer.prune(request.olderThan) : checkpointer.checkpoint(true);
+}
+
+function openCheckpointer(path: string, sql: WriterSql, wantsWriteLock: Int32Array) {
+  const client = new Database(path, { strict: true });
+  // busy_timeout: RESTART, TRUNCATE and retention wait here, on this thread, for the writer's
+  // current commit. wal_autocheckpoint=0: this connection commits too (retention), and SQLite
+  // would checkpoint inside those commits, with the writer held back (up to 147 ms measured).
+  // No journal_size_limit (nor on the writer): cutting the file down when the WAL starts over
+  // would happen with the writer held back; it is cut when the writer is idle.
+  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
+  const frameBytes = (client.query("PRAGMA page_size").get() as { page_size: number }).page_size + 24;
+  const passive = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(PASSIVE)");
+  const restart = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(RESTART)");
+  const truncate = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(TRUNCATE)");
+  const pruneChunk = client.prepare<{ room: string }, [number, number]>(sql.pruneChunk);
+  const roomPruned = client.prepare<unknown, [number, string]>(sql.roomPruned);
+  const roomEmptied = client.prepare<unknown, [string]>(sql.roomEmptied);
+  const pruneChunkSize = sql.pruneChunkSize;
+  /** One chunk of retention: the oldest messages before the cutoff and their rooms' counts, in one transaction. */
+  const pruneOnce = client.transaction((olderThan: number): number => {
+    const deleted = pruneChunk.all(olderThan, pruneChunkSize);
+    const perRoom = new Map<string, number>();
+    for (const { room } of deleted) perRoom.set(room, (perRoom.get(room) ?? 0) + 1);
+    for (const [room, count] of perRoom) {
+      roomPruned.run(count, room);
+      roomEmptied.run(room);
+    }
+    return deleted.length;
+  });
+  /**
+   * Runs work that takes the write lock. The writer commits every turn of a busy event loop and
+   * SQLite's busy handler polls: it could miss every gap between commits. Raising the flag makes
+   * the writer hold its next commit back (index.ts) until the work is done: a few ms.
+   */
+  const withWriteLock = <T>(work: () => T): T => {
+    Atomics.store(wantsWriteLock, 0, 1);
+    try {
+      return work();
+    } finally {
+      Atomics.store(wantsWriteLock, 0, 0);
+    }
+  };
+  const wal = walIndex(`${path}-shm`);
+  let closed = false;
+
+  const userVersion = client.prepare<{ user_version: number }, []>("PRAGMA user_version");
+  /**
+   * Writes the first frame of a WAL that was just checkpointed whole (the header page rewritten
+   * as it is), so that the WAL starts over here: the fsync of its new header happens on this
+   * thread while the writer holds back anyway, not in the writer's next commit on the event loop.
+   */
+  const startOver = client.transaction(() => void client.run(`PRAGMA user_version = ${userVersion.get()!.user_version}`));
+  /** A checkpoint that waits for the writer's commit and holds the next ones back until the WAL starts over. */
+  const whole = (mode: Statement<Checkpointed, []>) =>
+    withWriteLock(() => {
+      const done = mode.get()!;
+      startOver.immediate();
+      return done;
+    });
+
+  let lastPassive = 0;
+  let lastFrames: number | undefined;
+  let sameSince = performance.now();
+  /**
+   * Each tick: RESTART if the WAL is past its bound; else a PASSIVE checkpoint if it is long
+   * enough and the last one is not too recent (or `now`), then RESTART if it was past the bound;
+   * else, the writer idle for a while, TRUNCATE a file left long by a busier time.
+   */
+  const checkpoint = (now = false): Checkpointed | undefined => {
+    const frames = wal.frames();
+    if (frames !== lastFrames) [lastFrames, sameSince] = [frames, performance.now()];
+    if (frames !== undefined && frames * frameBytes > WAL_BOUND_BYTES) return whole(restart);
+    if (now || (frames !== undefined && frames * frameBytes >= CHECKPOINT_AT_BYTES && performance.now() - lastPassive >= CHECKPOINT_EVERY_MS)) {
+      lastPassive = performance.now();
+      // log: frames in the WAL since it last started over
+      const done = passive.get()!;
+      return done.log * frameBytes > WAL_BOUND_BYTES ? whole(restart) : done;
+    }
+    if (performance.now() - sameSince >= IDLE_MS && wal.bytes() > WAL_KEPT_BYTES) return whole(truncate);
+    return undefined;
+  };
+  const timer = setInterval(() => {
+    try {
+      checkpoint();
+    } catch {
+      // SQLITE_BUSY past busy_timeout (a reader held an old snapshot all along): next tick
+    }
+  }, TICK_MS);
+
+  return {
+    checkpoint,
+    async prune(olderThan: number): Promise<number> {
+      let total = 0;
+      for (;;) {
+        if (closed) return total;
+        const changes = withWriteLock(() => pruneOnce.immediate(olderThan));
+        total += changes;
+        if (changes < pruneChunkSize) return total;
+        await new Promise((resolve) => setTimeout(resolve, PRUNE_PAUSE_MS));
+      }
+    },
+    close() {
+      closed = true;
+      clearInterval(timer);
+      wal.close();
+      client.close();
+    },
+  };
+}
+
+/**
+ * How many frames the WAL holds, read from the wal-index (the -shm file): `mxFrame`, a 32-bit
+ * integer in native byte order at byte 16 of its header (https://www.sqlite.org/walformat.html).
+ * One pread a tick instead of a checkpoint call; a torn read only moves one checkpoint by a
+ * tick. undefined when there is no such file to read.
+ */
+function walIndex(shmPath: string) {
+  const header = Buffer.alloc(20);
+  let fd: number | undefined;
+  let walFd: number | undefined;
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    if (walFd !== undefined) closeSync(walFd);
+    fd = walFd = undefined;
+  };
+  return {
+    frames(): number | undefined {
+      try {
+        fd ??= openSync(shmPath, "r");
+        if (readSync(fd, header, 0, 20, 0) < 20) return undefined;
+        return endianness() === "LE" ? header.readUInt32LE(16) : header.readUInt32BE(16);
+      } catch {
+        close();
+        return undefined;
+      }
+    },
+    /** The -wal file's length in bytes (0 if there is none to read). */
+    bytes(): number {
+      try {
+        walFd ??= openSync(shmPath.replace(/-shm$/, "-wal"), "r");
+        return fstatSync(walFd).size;
+      } catch {
+        close();
+        return 0;
+      }
+    },
+    close,
+  };
+}

@@ -12,7 +12,17 @@ const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 40;
 const binaries = args.map((b) => resolve(b));
 if (!binaries.length) throw new Error("usage: bun test/bench/startup.ts BINARY... [--runs N]");
 
-async function once(binary: string): Promise<number> {
+/** One start; a run whose random port was taken meanwhile (exit 1, "cannot listen") is run again. */
+async function once(binary: string, attempts = 3): Promise<number> {
+  try {
+    return await start(binary);
+  } catch (error) {
+    if (attempts <= 1 || !String(error).includes("exited with 1")) throw error;
+    return once(binary, attempts - 1);
+  }
+}
+
+async function start(binary: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "chat-startup-"));
   const port = 40000 + Math.floor(Math.random() * 20000);
   const started = performance.now();

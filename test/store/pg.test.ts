@@ -65,12 +65,21 @@ describe("migrations", () => {
     const db = peek(url);
     const columns = await db`select table_name, column_name from information_schema.columns where table_schema = 'public' order by table_name, ordinal_position`;
     expect(columns.map((c: any) => `${c.table_name}.${c.column_name}`)).toEqual([
+      "bans.room",
+      "bans.user_id",
+      "bans.reason",
+      "bans.until",
+      "bans.created_at",
       "messages.id",
       "messages.room",
       "messages.name",
       "messages.message",
       "messages.timestamp",
       "messages.client_id",
+      "messages.user_id",
+      "room_settings.room",
+      "room_settings.private",
+      "room_settings.title",
       "rooms.room",
       "rooms.last_id",
       "rooms.last_message_at",

@@ -102,7 +102,7 @@ describe("migrations", () => {
     const store = open();
     const db = peek(store.file);
     const columns = (db.query("PRAGMA table_info(messages)").all() as { name: string }[]).map((c) => c.name);
-    expect(columns).toEqual(["id", "room", "name", "message", "timestamp", "client_id"]);
+    expect(columns).toEqual(["id", "room", "name", "message", "timestamp", "client_id", "user_id"]);
     const indexes = (db.query("PRAGMA index_list(messages)").all() as { name: string; unique: number }[]).map((i) => [i.name, i.unique]).sort();
     // no index on client_id: retries are matched in memory (see "clientIds" below)
     expect(indexes).toEqual([["messages_room_id", 0]]);

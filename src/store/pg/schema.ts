@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, index, pgTable, text } from "drizzle-orm/pg-core";
+import { bigint, boolean, index, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 
 export const messages = pgTable(
   "messages",
@@ -12,6 +12,8 @@ export const messages = pgTable(
     message: text("message").notNull(),
     timestamp: bigint("timestamp", { mode: "number" }).notNull(),
     clientId: text("client_id"),
+    // The sender's id in the app, when it had one (a verified join, the server API).
+    userId: text("user_id"),
   },
   (t) => [
     index("messages_room_id").on(t.room, t.id),
@@ -39,4 +41,28 @@ export const rooms = pgTable(
     messages: bigint("messages", { mode: "number" }).notNull(),
   },
   (t) => [index("rooms_last_id").on(t.lastId)],
+);
+
+/** Rooms whose settings were ever set; a room without a row is public and untitled. */
+export const roomSettings = pgTable("room_settings", {
+  room: text("room").primaryKey(),
+  private: boolean("private").notNull().default(false),
+  title: text("title"),
+});
+
+/**
+ * A user banned from a room. The primary key is the lookup of every verified join (one per
+ * user and room: a new ban replaces the old). Ended bans stay until the room's next ban.
+ */
+export const bans = pgTable(
+  "bans",
+  {
+    room: text("room").notNull(),
+    userId: text("user_id").notNull(),
+    reason: text("reason"),
+    // ms since the epoch, exclusive; null: until lifted.
+    until: bigint("until", { mode: "number" }),
+    createdAt: bigint("created_at", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.room, t.userId] })],
 );

@@ -1,4 +1,4 @@
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const messages = sqliteTable(
   "messages",
@@ -14,6 +14,8 @@ export const messages = sqliteTable(
     // Performance). Retries are matched in memory (../recent-client-ids.ts), and this column
     // refills that memory when the store is opened again.
     clientId: text("client_id"),
+    // The sender's id in the app, when it had one (a verified join, the server API).
+    userId: text("user_id"),
   },
   (t) => [index("messages_room_id").on(t.room, t.id)],
 );
@@ -34,4 +36,28 @@ export const rooms = sqliteTable(
     messages: integer("messages").notNull(),
   },
   (t) => [uniqueIndex("rooms_last_id").on(t.lastId)],
+);
+
+/** Rooms whose settings were ever set; a room without a row is public and untitled. */
+export const roomSettings = sqliteTable("room_settings", {
+  room: text("room").primaryKey(),
+  private: integer("private", { mode: "boolean" }).notNull().default(false),
+  title: text("title"),
+});
+
+/**
+ * A user banned from a room. The primary key is the lookup of every verified join (one per
+ * user and room: a new ban replaces the old). Ended bans stay until the room's next ban.
+ */
+export const bans = sqliteTable(
+  "bans",
+  {
+    room: text("room").notNull(),
+    userId: text("user_id").notNull(),
+    reason: text("reason"),
+    // ms since the epoch, exclusive; null: until lifted.
+    until: integer("until"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.room, t.userId] })],
 );

@@ -14,6 +14,7 @@ export const Message = z.object({
   name: z.string(),
   message: z.string(),
   timestamp: Timestamp,
+  userId: z.optional(z.string()).check(z.describe("the sender's id in the app: present when it was verified, or when the server API gave one")),
 });
 export type Message = z.infer<typeof Message>;
 

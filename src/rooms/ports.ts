@@ -9,6 +9,8 @@ export interface Draft {
   message: string;
   timestamp: number;
   clientId?: string;
+  /** The sender's id in the app: set when it was verified, or when the server API gave one. */
+  userId?: string;
 }
 
 export interface Appended {

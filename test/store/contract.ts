@@ -14,8 +14,9 @@ export interface ContractOptions {
   clientIdWindowMs?: number;
 }
 
-export interface StoredRow extends Message {
+export interface StoredRow extends Omit<Message, "userId"> {
   clientId: string | null;
+  userId: string | null;
 }
 
 /** One fresh database of the implementation under test. */
@@ -67,7 +68,7 @@ export function runStoreContract(name: string, makeDatabase: () => Promise<Contr
         const { database, store } = await fresh();
         const [result] = await store.append([draft("x", { room: "q", name: "bob", timestamp: 42, clientId: "c1" })]);
         expect(result!.message).toEqual({ id: result!.message.id, room: "q", name: "bob", message: "x", timestamp: 42 });
-        expect(await database.rows()).toEqual([{ ...result!.message, clientId: "c1" }]);
+        expect(await database.rows()).toEqual([{ ...result!.message, clientId: "c1", userId: null }]);
       });
 
       test("text comes back exactly as sent: quotes, backslashes, braces, commas, newlines, NULL, non-ASCII", async () => {
@@ -191,6 +192,52 @@ export function runStoreContract(name: string, makeDatabase: () => Promise<Contr
         const [retry] = await store.append([draft("gone", { clientId: "k", timestamp: 200 })]);
         expect(retry!.fresh).toBe(true);
         expect(await store.page("r", { limit: 10 })).toEqual([retry!.message]);
+      });
+    });
+
+    describe("userId: the sender's id in the app, kept with its message", () => {
+      test("it round-trips through append, page and another connection; a message without one has no userId key (not null)", async () => {
+        const { database, store } = await fresh();
+        const [withId, without] = await store.append([draft("signed", { userId: "user-1" }), draft("anonymous")]);
+        expect(withId!.message).toEqual({ id: withId!.message.id, room: "r", name: "ada", message: "signed", timestamp: 1000, userId: "user-1" });
+        expect(Object.keys(without!.message)).not.toContain("userId");
+        const page = await store.page("r", { limit: 10 });
+        expect(page).toEqual([withId!.message, without!.message]);
+        expect(Object.keys(page[1]!)).not.toContain("userId");
+        expect(JSON.stringify(page[1])).not.toContain("userId");
+        expect((await store.page("r", { after: 0, limit: 10 })).map((m) => m.userId)).toEqual(["user-1", undefined]);
+        expect((await database.rows()).map((r) => r.userId)).toEqual(["user-1", null]);
+      });
+
+      test("many rows of one batch keep each its own userId (rows go many to a statement)", async () => {
+        const { store } = await fresh();
+        const drafts = Array.from({ length: 100 }, (_, i) => draft(`m${i}`, i % 3 ? { userId: `u${i}` } : {}));
+        await store.append(drafts);
+        expect((await store.page("r", { limit: 100 })).map((m) => m.userId)).toEqual(drafts.map((d) => d.userId));
+      });
+
+      test("a retry gets the original with the original's userId, whatever its own: within a batch, across batches, after a reopen", async () => {
+        const database = await makeDatabase();
+        const first = await database.open();
+        const [signed, retried, unsigned, retriedWithId] = await first.append([
+          draft("one", { clientId: "k1", userId: "user-1" }),
+          draft("one", { clientId: "k1", userId: "someone else" }),
+          draft("two", { clientId: "k2" }),
+          draft("two", { clientId: "k2", userId: "user-2" }),
+        ]);
+        expect(retried).toEqual({ message: signed!.message, fresh: false });
+        expect(retriedWithId).toEqual({ message: unsigned!.message, fresh: false });
+        expect(Object.keys(retriedWithId!.message)).not.toContain("userId");
+        const [later, laterWithId] = await first.append([draft("one", { clientId: "k1" }), draft("two", { clientId: "k2", userId: "user-2" })]);
+        expect(later).toEqual({ message: signed!.message, fresh: false });
+        expect(laterWithId).toEqual({ message: unsigned!.message, fresh: false });
+        await first.close();
+        const again = await database.open();
+        defer(() => again.close());
+        const [reopened, reopenedWithId] = await again.append([draft("one", { clientId: "k1", userId: "user-9" }), draft("two", { clientId: "k2", userId: "user-2" })]);
+        expect(reopened).toEqual({ message: signed!.message, fresh: false });
+        expect(reopenedWithId).toEqual({ message: unsigned!.message, fresh: false });
+        expect(Object.keys(reopenedWithId!.message)).not.toContain("userId");
       });
     });
 

@@ -11,7 +11,7 @@ runStoreContract("memory", async () => {
       return openMemoryStore({ database, onCommit, clientIds: clientIdWindowMs === undefined ? undefined : { windowMs: clientIdWindowMs, max: 100_000 } });
     },
     async rows() {
-      return database.rows().map((m): StoredRow => ({ ...m, clientId: m.clientId ?? null }));
+      return database.rows().map((m): StoredRow => ({ ...m, clientId: m.clientId ?? null, userId: m.userId ?? null }));
     },
     async refuse(message) {
       database.check = (draft) => {

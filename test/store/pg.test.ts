@@ -28,8 +28,8 @@ function peek(url: string) {
 }
 
 async function rowsOf(client: SQL): Promise<StoredRow[]> {
-  const rows = await client`select id, room, name, message, timestamp, client_id from messages order by id`;
-  return rows.map((r: any) => ({ id: Number(r.id), room: r.room, name: r.name, message: r.message, timestamp: Number(r.timestamp), clientId: r.client_id }));
+  const rows = await client`select id, room, name, message, timestamp, client_id, user_id from messages order by id`;
+  return rows.map((r: any) => ({ id: Number(r.id), room: r.room, name: r.name, message: r.message, timestamp: Number(r.timestamp), clientId: r.client_id, userId: r.user_id }));
 }
 
 /** A store on the database, closed after the test. */

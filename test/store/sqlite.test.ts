@@ -37,7 +37,7 @@ runStoreContract("sqlite", async () => {
       return openSqliteStore(path, { onCommit, clientIds: clientIdWindowMs === undefined ? undefined : { windowMs: clientIdWindowMs, max: 100_000 } });
     },
     async rows() {
-      return peek(path).query("SELECT id, room, name, message, timestamp, client_id AS clientId FROM messages ORDER BY id").all() as StoredRow[];
+      return peek(path).query("SELECT id, room, name, message, timestamp, client_id AS clientId, user_id AS userId FROM messages ORDER BY id").all() as StoredRow[];
     },
     async refuse(message) {
       const quoted = `'${message.replaceAll("'", "''")}'`; // a trigger takes no parameters

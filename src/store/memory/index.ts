@@ -6,6 +6,7 @@
 import type { Message } from "../../protocol/frames";
 import type { Appended, Draft, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import { RecentClientIds, type RecentClientIdsOptions } from "../recent-client-ids";
+import { storedMessage } from "../stored-message";
 
 export interface StoredMessage extends Message {
   clientId?: string;
@@ -77,7 +78,7 @@ export function openMemoryStore(options: MemoryStoreOptions = {}) {
           continue;
         }
       }
-      const message: Message = { id: ++next, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp };
+      const message = storedMessage(++next, d.room, d.name, d.message, d.timestamp, d.userId);
       if (key !== undefined) inBatch.set(key, message);
       fresh.push(d.clientId === undefined ? { ...message } : { ...message, clientId: d.clientId });
       results.push({ message, fresh: true });
@@ -159,8 +160,8 @@ export function openMemoryStore(options: MemoryStoreOptions = {}) {
 }
 
 /** A stored message as the port returns it: without its clientId. */
-function plain({ id, room, name, message, timestamp }: Message): Message {
-  return { id, room, name, message, timestamp };
+function plain({ id, room, name, message, timestamp, userId }: Message): Message {
+  return storedMessage(id, room, name, message, timestamp, userId);
 }
 
 /** Index of the first item with id (or lastId) > `above` in a list ascending by it. */

@@ -7,6 +7,7 @@ import { and, asc, desc, DrizzleQueryError, eq, gt, lt, sql } from "drizzle-orm"
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
 import type { MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
+import { messageOfRow } from "../stored-message";
 import { embeddedMigrations } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
 import { Writer } from "./writer";
@@ -14,7 +15,7 @@ import { Writer } from "./writer";
 const MIGRATIONS = embeddedMigrations();
 /** pg_advisory_lock's key for migrations: any constant no other program on the database uses ("chat"). */
 const MIGRATION_LOCK = 0x63686174;
-const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp };
+const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp, userId: messages.userId };
 
 export interface PgStoreOptions {
   /** Called after each commit with its size and duration (metrics). */
@@ -65,7 +66,7 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
           ? await db.select(columns).from(messages).where(bounds).orderBy(asc(messages.id)).limit(limit)
           : (await db.select(columns).from(messages).where(bounds).orderBy(desc(messages.id)).limit(limit)).reverse();
       const stillCommitting = writer.inFlight.get(room);
-      return stillCommitting === undefined ? rows : rows.filter((m) => m.id < stillCommitting);
+      return (stillCommitting === undefined ? rows : rows.filter((m) => m.id < stillCommitting)).map(messageOfRow);
     },
 
     async rooms({ before, limit }: RoomsQuery): Promise<StoredRoom[]> {

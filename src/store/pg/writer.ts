@@ -9,6 +9,8 @@ import { sql } from "drizzle-orm";
 import type { BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
 import type { Appended, Draft } from "../../rooms/ports";
+import { storedMessage } from "../stored-message";
+import { pgText } from "./text";
 import { messages, rooms } from "./schema";
 
 const PRUNE_CHUNK = 1000;
@@ -144,6 +146,7 @@ export class Writer {
       message: column((d) => d.message, "TEXT"),
       timestamp: column((d) => d.timestamp, "INT8"),
       clientId: column((d) => d.clientId ?? null, "TEXT"),
+      userId: column((d) => d.userId ?? null, "TEXT"),
       since: column((d) => d.timestamp - window, "INT8"),
     };
 
@@ -175,10 +178,10 @@ export class Writer {
       // taken after it, so no other node can store that clientId meanwhile. Then the rooms' rows.
       const insert = tx.execute<{ id: string; room: string; name: string; client_id: string | null }>(sql`
         with ins as (
-          insert into ${messages} (room, name, message, timestamp, client_id)
-          select t.room, t.name, t.message, t.timestamp, t.client_id
-          from unnest(${rows.room}::text[], ${rows.name}::text[], ${rows.message}::text[], ${rows.timestamp}::int8[], ${rows.clientId}::text[], ${rows.since}::int8[])
-            with ordinality as t(room, name, message, timestamp, client_id, since, ord)
+          insert into ${messages} (room, name, message, timestamp, client_id, user_id)
+          select t.room, t.name, t.message, t.timestamp, t.client_id, t.user_id
+          from unnest(${rows.room}::text[], ${rows.name}::text[], ${rows.message}::text[], ${rows.timestamp}::int8[], ${rows.clientId}::text[], ${rows.userId}::text[], ${rows.since}::int8[])
+            with ordinality as t(room, name, message, timestamp, client_id, user_id, since, ord)
           where t.client_id is null or not exists (
             select 1 from ${messages} m where m.room = t.room and m.name = t.name and m.client_id = t.client_id and m.timestamp >= t.since)
           order by t.ord
@@ -208,7 +211,7 @@ export class Writer {
           continue;
         }
         const id = ids[next++]!;
-        results[i] = { message: { id, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp }, fresh: true };
+        results[i] = { message: storedMessage(id, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true };
         if (!this.inFlight.has(d.room)) {
           this.inFlight.set(d.room, id);
           hidden.push(d.room);
@@ -232,12 +235,12 @@ export class Writer {
     const keys = drafts.filter((d) => d.clientId !== undefined).map((d) => ({ room: d.room, name: d.name, client_id: d.clientId, since: d.timestamp - this.options.clientIdWindowMs }));
     const found = new Map<string, Message>();
     if (keys.length === 0) return found;
-    const rows = await tx.execute<{ id: string; room: string; name: string; message: string; timestamp: string; client_id: string }>(sql`
-      select distinct on (m.room, m.name, m.client_id) m.id, m.room, m.name, m.message, m.timestamp, m.client_id
+    const rows = await tx.execute<{ id: string; room: string; name: string; message: string; timestamp: string; client_id: string; user_id: string | null }>(sql`
+      select distinct on (m.room, m.name, m.client_id) m.id, m.room, m.name, m.message, m.timestamp, m.client_id, m.user_id
       from json_to_recordset(${JSON.stringify(keys)}::text::json) as k(room text, name text, client_id text, since bigint)
       join ${messages} m on m.room = k.room and m.name = k.name and m.client_id = k.client_id and m.timestamp >= k.since
       order by m.room, m.name, m.client_id, m.id desc`);
-    for (const r of rows) found.set(retryKey(r.room, r.name, r.client_id), { id: Number(r.id), room: r.room, name: r.name, message: r.message, timestamp: Number(r.timestamp) });
+    for (const r of rows) found.set(retryKey(r.room, r.name, r.client_id), storedMessage(Number(r.id), r.room, r.name, r.message, Number(r.timestamp), r.user_id));
     return found;
   }
 
@@ -271,6 +274,7 @@ interface Columns {
   message: SQLArrayParameter;
   timestamp: SQLArrayParameter;
   clientId: SQLArrayParameter;
+  userId: SQLArrayParameter;
   /** Per row, the oldest time its clientId's original may have: the retry window. */
   since: SQLArrayParameter;
 }
@@ -292,14 +296,14 @@ type Tx = Parameters<Parameters<BunSQLDatabase["transaction"]>[0]>[0];
 
 /**
  * PostgreSQL's text cannot hold U+0000, which the protocol allows in a clientId (messages refuse
- * it, but the store takes any draft): one such draft would fail the whole batch, everyone's in
- * it. It is stored as U+FFFD instead (and acknowledged as stored), the one place where this
- * store differs from SQLite's.
+ * it, but the store takes any draft; a token's `sub` may hold it too): one such draft would fail
+ * the whole batch, everyone's in it. It is stored as U+FFFD instead (and acknowledged as stored),
+ * the one place where this store differs from SQLite's.
  */
 function storable(draft: Draft): Draft {
-  const { message, clientId } = draft;
-  if (!message.includes("\0") && !clientId?.includes("\0")) return draft;
-  return { ...draft, message: message.replaceAll("\0", "\uFFFD"), clientId: clientId?.replaceAll("\0", "\uFFFD") };
+  const { message, clientId, userId } = draft;
+  if (!message.includes("\0") && !clientId?.includes("\0") && !userId?.includes("\0")) return draft;
+  return { ...draft, message: pgText(message), clientId: clientId && pgText(clientId), userId: userId && pgText(userId) };
 }
 
 const retryKey = (room: string, name: string, clientId: string) => `${room.length}:${room}${name.length}:${name}${clientId}`;

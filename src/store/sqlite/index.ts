@@ -10,6 +10,7 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
 import type { Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import type { RecentClientIdsOptions } from "../recent-client-ids";
+import { messageOfRow, storedMessage } from "../stored-message";
 import { embeddedMigrations, emptyDatabase } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
 import { DRAFT_FIELDS, type AppendReply, type CheckpointerReply, type CheckpointerRequest, type DraftFields, type WriterSql } from "./wire";
@@ -21,7 +22,7 @@ const EMPTY_DATABASE = emptyDatabase();
 const WRITER_SQL: WriterSql = writerSql();
 /** The last id AUTOINCREMENT gave (null on an empty database). */
 const LAST_ID = WRITER_SQL.lastId;
-const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp };
+const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp, userId: messages.userId };
 // From source, the worker is beside this file. In the compiled binary every module's
 // import.meta.url is the binary itself, and the worker (an extra entry point of the build, see
 // package.json) sits where it sat below src/.
@@ -131,6 +132,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
         fields[at + 2] = d.message;
         fields[at + 3] = d.timestamp;
         fields[at + 4] = d.clientId ?? null;
+        fields[at + 5] = d.userId ?? null;
       }
       const reply: AppendReply = await writer.run((w) => w.append(fields));
       options.onCommit?.(drafts.length, performance.now() - started);
@@ -139,7 +141,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
         const r = reply[i]!;
         const d = drafts[i]!;
         if (typeof r === "number" && r > visibleUpTo) visibleUpTo = r;
-        results[i] = typeof r === "number" ? { message: { id: r, room: d.room, name: d.name, message: d.message, timestamp: d.timestamp }, fresh: true } : { message: r, fresh: false };
+        results[i] = typeof r === "number" ? { message: storedMessage(r, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true } : { message: r, fresh: false };
       }
       return results;
     },
@@ -151,8 +153,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
         before === undefined ? undefined : lt(messages.id, before),
         after === undefined ? undefined : gt(messages.id, after),
       );
-      if (after !== undefined) return db.select(columns).from(messages).where(where).orderBy(asc(messages.id)).limit(limit).all();
-      return db.select(columns).from(messages).where(where).orderBy(desc(messages.id)).limit(limit).all().reverse();
+      if (after !== undefined) return db.select(columns).from(messages).where(where).orderBy(asc(messages.id)).limit(limit).all().map(messageOfRow);
+      return db.select(columns).from(messages).where(where).orderBy(desc(messages.id)).limit(limit).all().reverse().map(messageOfRow);
     },
 
     async rooms({ before, limit }: RoomsQuery): Promise<StoredRoom[]> {

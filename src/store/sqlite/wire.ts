@@ -3,21 +3,21 @@
 import type { Message } from "../../protocol/frames";
 
 /**
- * The drafts of a batch, flattened: room, name, message, timestamp, clientId (or null) for each,
- * in order. Flat: no object per row to build and walk.
+ * The drafts of a batch, flattened: room, name, message, timestamp, clientId (or null), userId (or
+ * null) for each, in order. Flat: no object per row to build and walk.
  */
 export type DraftFields = (string | number | null)[];
-export const DRAFT_FIELDS = 5;
+export const DRAFT_FIELDS = 6;
 
 /** Per draft: the id of its new row, or (a repeated clientId) the message stored before. */
 export type AppendReply = (number | Message)[];
 
 export interface WriterSql {
-  /** INSERT of 1..rowsPerInsert rows (id, room, name, message, timestamp, client_id): index = rows. */
+  /** INSERT of 1..rowsPerInsert rows (id, room, name, message, timestamp, client_id, user_id): index = rows. */
   inserts: string[];
   /** The last id AUTOINCREMENT gave, if any: ids are given here from it, so one statement can insert many rows. */
   lastId: string;
-  /** A message by id (?). */
+  /** A message by id (?): id, room, name, message, timestamp, user_id. */
   byId: string;
   /** Newest first: id, room, name, client_id, timestamp (to refill the clientId memory). */
   newestFirst: string;

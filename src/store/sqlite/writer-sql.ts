@@ -15,14 +15,14 @@ const PRUNE_CHUNK = 100;
 export function writerSql(): WriterSql {
   const db = drizzle({ client: new Database(":memory:") });
   // Drizzle writes the one-row INSERT; the n-row ones repeat its VALUES tuple.
-  const insertOne = db.insert(messages).values({ id: 0, room: "", name: "", message: "", timestamp: 0, clientId: null }).toSQL().sql;
+  const insertOne = db.insert(messages).values({ id: 0, room: "", name: "", message: "", timestamp: 0, clientId: null, userId: null }).toSQL().sql;
   const [intoColumns, tuple] = insertOne.split(" values ") as [string, string];
   const p = sql.placeholder;
   return {
     inserts: Array.from({ length: ROWS_PER_INSERT + 1 }, (_, rows) => (rows === 0 ? "" : `${intoColumns} values ${Array(rows).fill(tuple).join(", ")}`)),
     lastId: "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
     byId: db
-      .select({ id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp })
+      .select({ id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp, user_id: messages.userId })
       .from(messages)
       .where(eq(messages.id, p("id")))
       .toSQL().sql,

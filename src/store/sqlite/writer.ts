@@ -6,9 +6,10 @@
 import { Database, type Statement } from "bun:sqlite";
 import type { Message } from "../../protocol/frames";
 import { RecentClientIds, type RecentClientIdsOptions } from "../recent-client-ids";
+import { storedMessage } from "../stored-message";
 import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
 
-const ROW_PARAMS = 6;
+const ROW_PARAMS = 7;
 
 export type Writer = ReturnType<typeof openWriter>;
 
@@ -23,7 +24,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   const insertOf = (rows: number) => (inserts[rows] ??= client.prepare(sql.inserts[rows]!));
   const rowsPerInsert = sql.inserts.length - 1;
   const lastId = client.prepare<{ seq: number }, []>(sql.lastId);
-  const byId = client.prepare<Message, [number]>(sql.byId);
+  const byId = client.prepare<Message & { user_id: string | null }, [number]>(sql.byId);
   const roomStored = client.prepare<unknown, [string, number, number, number]>(sql.roomStored);
 
   const clientIds = new RecentClientIds(window);
@@ -53,7 +54,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
         (batchClientIds ??= new Map()).set(clientId, i);
       }
       const id = next++;
-      params.push(id, room, name, drafts[at + 2] as string, timestamp, clientId);
+      params.push(id, room, name, drafts[at + 2] as string, timestamp, clientId, drafts[at + 5] as string | null);
       results[i] = id;
       const upkeep = roomsOfBatch.get(room);
       if (upkeep) {
@@ -70,7 +71,10 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
     return results;
   });
   /** A remembered id's message, unless retention deleted it meanwhile (then the retry is new). */
-  const stored = (id: number | undefined) => (id === undefined ? undefined : (byId.get(id) ?? undefined));
+  const stored = (id: number | undefined) => {
+    const row = id === undefined ? null : byId.get(id);
+    return row && storedMessage(row.id, row.room, row.name, row.message, row.timestamp, row.user_id);
+  };
 
   return {
     client,
@@ -100,7 +104,7 @@ function inBatch(drafts: DraftFields, results: AppendReply, last: number | undef
     const at = j * DRAFT_FIELDS;
     const id = results[j];
     if (typeof id !== "number" || drafts[at + 4] !== clientId || drafts[at] !== room || drafts[at + 1] !== name) continue;
-    return { id, room, name, message: drafts[at + 2] as string, timestamp: drafts[at + 3] as number };
+    return storedMessage(id, room, name, drafts[at + 2] as string, drafts[at + 3] as number, drafts[at + 5] as string | null);
   }
   return undefined;
 }

@@ -62,6 +62,54 @@ export interface MessageStore {
   close(): Promise<void>;
 }
 
+/** A room's settings; a room never configured has the defaults (public, no title). */
+export interface RoomSettings {
+  private: boolean;
+  title?: string;
+}
+
+/** A change of a room's settings: what is absent stays as it was; `title: null` removes the title. */
+export interface RoomSettingsChange {
+  private?: boolean;
+  title?: string | null;
+}
+
+export interface BanTerms {
+  reason?: string;
+  /** When the ban ends (ms since the epoch, exclusive); without it, it lasts until lifted. */
+  until?: number;
+}
+
+export interface Ban extends BanTerms {
+  userId: string;
+  /** When it was imposed (the `now` of the `ban` call). */
+  createdAt: number;
+}
+
+/**
+ * Who may be in a room: its settings and bans. Its own port, beside MessageStore, because it
+ * changes on rare moderation calls and is read on every verified join: the store answers each read
+ * by one index lookup; caching it is the caller's business. Durable like messages: a write has
+ * committed when its promise resolves. `now` (ms since the epoch) is the caller's clock: the
+ * store has none of its own, so that every node and test agrees on when a ban ends.
+ */
+export interface AccessStore {
+  roomSettings(room: string): Promise<RoomSettings>;
+  /** Applies the change and resolves with the room's settings after it. */
+  setRoomSettings(room: string, change: RoomSettingsChange): Promise<RoomSettings>;
+  /**
+   * Bans the user from the room, replacing any ban it had there (terms and `createdAt`). Rejects
+   * with a RangeError, storing nothing, an `until` or `now` that is not an integer.
+   */
+  ban(room: string, userId: string, terms: BanTerms, now: number): Promise<void>;
+  /** Lifts the user's ban in the room, if any. */
+  unban(room: string, userId: string): Promise<void>;
+  /** The room's bans in effect at `now` (ended ones are left out), by userId. */
+  bans(room: string, now: number): Promise<Ban[]>;
+  /** Whether a ban of this user in this room is in effect at `now`. */
+  isBanned(room: string, userId: string, now: number): Promise<boolean>;
+}
+
 /** One member's socket, as the room logic sees it (Bun's ServerWebSocket fits). */
 export interface Peer {
   send(data: string): number;

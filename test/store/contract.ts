@@ -1,10 +1,10 @@
-// The MessageStore contract (src/rooms/ports.ts), one suite for every implementation (hono's
+// The MessageStore and AccessStore contracts (src/rooms/ports.ts), one suite for every implementation (hono's
 // router tests are the model): each file that runs it hands over a way to open its store on a
 // fresh database, to read that database's rows with a connection of its own, and to make its
 // engine refuse a row. Every promise of the port is a test here, the failures too.
 import { describe, expect, test } from "bun:test";
 import type { Message } from "../../src/protocol/frames";
-import type { Appended, Draft, MessageStore } from "../../src/rooms/ports";
+import type { AccessStore, Appended, Draft, MessageStore } from "../../src/rooms/ports";
 import { defer } from "../helpers";
 
 export interface ContractOptions {
@@ -22,7 +22,7 @@ export interface StoredRow extends Omit<Message, "userId"> {
 /** One fresh database of the implementation under test. */
 export interface ContractDatabase {
   /** Opens a store on this database (again, after a close: the same data). */
-  open(options?: ContractOptions): Promise<MessageStore>;
+  open(options?: ContractOptions): Promise<MessageStore & AccessStore>;
   /** Every row, in id order, read by a connection of its own. */
   rows(): Promise<StoredRow[]>;
   /** From now on the engine refuses to store a message whose text is `message` (a trigger). */
@@ -325,6 +325,165 @@ export function runStoreContract(name: string, makeDatabase: () => Promise<Contr
         await store.append([draft("back", { room: "gone", timestamp: 6000 })]);
         expect((await store.rooms({ limit: 10 })).map((r) => r.room)).toEqual(["gone", "kept"]);
       });
+    });
+  });
+  describe(`AccessStore contract: ${name}`, () => {
+    describe("room settings", () => {
+      test("a room never configured is public, without a title", async () => {
+        const { store } = await fresh();
+        expect(await store.roomSettings("lobby")).toEqual({ private: false });
+        await store.append([draft("hello", { room: "lobby" })]);
+        expect(await store.roomSettings("lobby")).toEqual({ private: false });
+      });
+
+      test("set and get: a change keeps what it does not name, `title: null` removes the title; per room", async () => {
+        const { store } = await fresh();
+        expect(await store.setRoomSettings("team", { private: true })).toEqual({ private: true });
+        expect(await store.roomSettings("team")).toEqual({ private: true });
+        expect(await store.setRoomSettings("team", { title: "The team" })).toEqual({ private: true, title: "The team" });
+        expect(await store.setRoomSettings("team", {})).toEqual({ private: true, title: "The team" });
+        expect(await store.setRoomSettings("team", { private: false })).toEqual({ private: false, title: "The team" });
+        expect(await store.roomSettings("team")).toEqual({ private: false, title: "The team" });
+        expect(await store.setRoomSettings("team", { private: true, title: null })).toEqual({ private: true });
+        expect(await store.roomSettings("team")).toEqual({ private: true });
+        expect(await store.setRoomSettings("titled", { title: "it's \"quoted\" \u20ac" })).toEqual({ private: false, title: "it's \"quoted\" \u20ac" });
+        expect(await store.roomSettings("other")).toEqual({ private: false });
+        expect(await store.roomSettings("Team")).toEqual({ private: false }); // room names are case-sensitive
+      });
+
+      test("a settings object has no title key without a title (not null)", async () => {
+        const { store } = await fresh();
+        await store.setRoomSettings("a", { title: "x" });
+        await store.setRoomSettings("a", { title: null });
+        expect(Object.keys(await store.roomSettings("a"))).toEqual(["private"]);
+        expect(Object.keys(await store.roomSettings("never"))).toEqual(["private"]);
+      });
+    });
+
+    describe("bans", () => {
+      test("a ban without an end: in effect until lifted; isBanned is exact per room and user", async () => {
+        const { store } = await fresh();
+        expect(await store.isBanned("r", "spammer", 1000)).toBe(false); // read first: a later read must see the write
+        await store.ban("r", "spammer", {}, 1000);
+        expect(await store.isBanned("r", "spammer", 1000)).toBe(true);
+        expect(await store.isBanned("r", "spammer", Number.MAX_SAFE_INTEGER)).toBe(true);
+        expect(await store.isBanned("s", "spammer", 1000)).toBe(false);
+        expect(await store.isBanned("r", "spammer2", 1000)).toBe(false);
+        expect(await store.isBanned("r", "Spammer", 1000)).toBe(false);
+        expect(await store.isBanned("r2", "spammer", 1000)).toBe(false);
+        expect(await store.bans("r", 5000)).toEqual([{ userId: "spammer", createdAt: 1000 }]);
+        expect(Object.keys((await store.bans("r", 5000))[0]!)).toEqual(["userId", "createdAt"]);
+        expect(await store.bans("s", 5000)).toEqual([]);
+      });
+
+      test("a ban with an end is in effect before it, not at or after it, and is not listed once ended", async () => {
+        const { store } = await fresh();
+        await store.ban("r", "u1", { reason: "flood", until: 2000 }, 1000);
+        expect(await store.isBanned("r", "u1", 1999)).toBe(true);
+        expect(await store.bans("r", 1999)).toEqual([{ userId: "u1", reason: "flood", until: 2000, createdAt: 1000 }]);
+        expect(await store.isBanned("r", "u1", 2000)).toBe(false);
+        expect(await store.isBanned("r", "u1", 3000)).toBe(false);
+        expect(await store.bans("r", 2000)).toEqual([]);
+      });
+
+      test("bans lists the room's bans in effect, by userId, each with its own terms", async () => {
+        const { store } = await fresh();
+        await store.ban("r", "carol", { until: 1500 }, 1000);
+        await store.ban("r", "bob", { reason: "spam" }, 1100);
+        await store.ban("r", "alice", { until: 9000 }, 1200);
+        await store.ban("elsewhere", "dave", {}, 1300);
+        expect(await store.bans("r", 1400)).toEqual([
+          { userId: "alice", until: 9000, createdAt: 1200 },
+          { userId: "bob", reason: "spam", createdAt: 1100 },
+          { userId: "carol", until: 1500, createdAt: 1000 },
+        ]);
+        expect((await store.bans("r", 1600)).map((b) => b.userId)).toEqual(["alice", "bob"]);
+      });
+
+      test("a new ban of the same user in the room replaces the old one: terms and createdAt", async () => {
+        const { store } = await fresh();
+        await store.ban("r", "u1", { reason: "first", until: 2000 }, 1000);
+        await store.ban("r", "u1", {}, 1500);
+        expect(await store.bans("r", 1600)).toEqual([{ userId: "u1", createdAt: 1500 }]);
+        expect(await store.isBanned("r", "u1", 5000)).toBe(true);
+        await store.ban("r", "u1", { reason: "shorter", until: 1700 }, 1600);
+        expect(await store.isBanned("r", "u1", 1800)).toBe(false);
+      });
+
+      test("an ended ban does not stop a new one; banning again after the end works", async () => {
+        const { store } = await fresh();
+        await store.ban("r", "u1", { until: 2000 }, 1000);
+        await store.ban("r", "u2", {}, 3000); // the room's next ban, after u1's ended
+        expect(await store.isBanned("r", "u1", 3000)).toBe(false);
+        await store.ban("r", "u1", { until: 5000 }, 3000);
+        expect(await store.bans("r", 3000)).toEqual([
+          { userId: "u1", until: 5000, createdAt: 3000 },
+          { userId: "u2", createdAt: 3000 },
+        ]);
+      });
+
+      test("unban lifts it in that room only; unbanning someone not banned is fine", async () => {
+        const { store } = await fresh();
+        await store.ban("r", "u1", {}, 1000);
+        await store.ban("s", "u1", {}, 1000);
+        await store.unban("r", "u1");
+        expect(await store.isBanned("r", "u1", 1000)).toBe(false);
+        expect(await store.isBanned("s", "u1", 1000)).toBe(true);
+        expect(await store.bans("r", 1000)).toEqual([]);
+        await store.unban("r", "u1");
+        await store.unban("r", "nobody");
+        expect(await store.bans("s", 1000)).toEqual([{ userId: "u1", createdAt: 1000 }]);
+      });
+
+      test("an end or a `now` that is not an integer is refused, and nothing is stored", async () => {
+        const { store } = await fresh();
+        for (const until of [Number.NaN, Infinity, 1.5]) expect(await rejection(store.ban("r", "u1", { until }, 1000))).toBeInstanceOf(RangeError);
+        expect(await rejection(store.ban("r", "u1", {}, Number.NaN))).toBeInstanceOf(RangeError);
+        expect(await store.bans("r", 1000)).toEqual([]);
+        expect(await store.isBanned("r", "u1", 1000)).toBe(false);
+      });
+
+      test("text comes back as sent: quotes, non-ASCII, long ids", async () => {
+        const { store } = await fresh();
+        const userId = `it's "odd" \u20ac ${"x".repeat(120)}`;
+        await store.ban("r", userId, { reason: "line\nbreak \ud83d\ude00" }, 1000);
+        expect(await store.isBanned("r", userId, 1000)).toBe(true);
+        expect(await store.bans("r", 1000)).toEqual([{ userId, reason: "line\nbreak \ud83d\ude00", createdAt: 1000 }]);
+      });
+    });
+
+    test("settings and bans survive closing and reopening the database", async () => {
+      const database = await makeDatabase();
+      const first = await database.open();
+      await first.setRoomSettings("team", { private: true, title: "Team" });
+      await first.ban("team", "u1", { reason: "spam", until: 9000 }, 1000);
+      await first.ban("team", "u2", {}, 1000);
+      await first.close();
+      const again = await database.open();
+      defer(() => again.close());
+      expect(await again.roomSettings("team")).toEqual({ private: true, title: "Team" });
+      expect(await again.isBanned("team", "u1", 2000)).toBe(true);
+      expect(await again.bans("team", 2000)).toEqual([
+        { userId: "u1", reason: "spam", until: 9000, createdAt: 1000 },
+        { userId: "u2", createdAt: 1000 },
+      ]);
+    });
+
+    test("access writes and appends may overlap: each is applied", async () => {
+      const { store } = await fresh();
+      const calls = [store.append([draft("a")]), store.ban("r", "u1", {}, 1000), store.setRoomSettings("r", { private: true }), store.append([draft("b")])];
+      await Promise.all(calls);
+      expect(await store.isBanned("r", "u1", 1000)).toBe(true);
+      expect(await store.roomSettings("r")).toEqual({ private: true });
+      expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["a", "b"]);
+    });
+
+    test("a closed store rejects access writes", async () => {
+      const { store } = await fresh();
+      await store.close();
+      expect(await rejection(store.ban("r", "u1", {}, 1000))).toBeInstanceOf(Error);
+      expect(await rejection(store.setRoomSettings("r", { private: true }))).toBeInstanceOf(Error);
+      expect(await rejection(store.unban("r", "u1"))).toBeInstanceOf(Error);
     });
   });
 }

@@ -7,9 +7,9 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageStore } from "../../src/rooms/ports";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { openPgStore } from "../../src/store/pg";
-import { messages, rooms } from "../../src/store/pg/schema";
+import { bans, messages, roomSettings, rooms } from "../../src/store/pg/schema";
 import { defer } from "../helpers";
 import { usePostgres } from "../pg";
 import { draft, rejection, runStoreContract, type StoredRow } from "./contract";
@@ -109,6 +109,32 @@ describe("migrations", () => {
     expect(count.n).toBe(journal.entries.length);
   });
 
+  test("a database of the release before userIds and bans is upgraded in place: its messages stay, without a userId", async () => {
+    const url = await pg.server.createDatabase();
+    const old = peek(url);
+    // What Drizzle's migrator leaves after the first migration only.
+    const [first] = journal.entries;
+    expect(first!.tag).toBe("0000_messages_and_rooms");
+    const text = migrationSql(first!.tag);
+    await old.unsafe(`create schema drizzle; create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
+    for (const statement of text.split("--> statement-breakpoint")) await old.unsafe(statement);
+    await old`insert into drizzle.__drizzle_migrations (hash, created_at) values (${createHash("sha256").update(text).digest("hex")}, ${first!.when})`;
+    await old`insert into messages (room, name, message, timestamp, client_id) values ('lobby', 'ada', 'from before', 5, 'k')`;
+    await old`insert into rooms (room, last_id, last_message_at, messages) values ('lobby', 1, 5, 1)`;
+
+    const store = await node(url);
+    const [before] = await store.page("lobby", { limit: 10 });
+    expect(before).toEqual({ id: 1, room: "lobby", name: "ada", message: "from before", timestamp: 5 });
+    const [retry, signed] = await store.append([draft("from before", { room: "lobby", clientId: "k", timestamp: 6, userId: "u1" }), draft("now", { room: "lobby", timestamp: 7, userId: "u1" })]);
+    expect(retry).toEqual({ message: before!, fresh: false });
+    expect(signed!.message).toEqual({ id: signed!.message.id, room: "lobby", name: "ada", message: "now", timestamp: 7, userId: "u1" });
+    expect(await store.roomSettings("lobby")).toEqual({ private: false });
+    await store.ban("lobby", "u2", {}, 10);
+    expect(await store.isBanned("lobby", "u2", 10)).toBe(true);
+    const [count] = await old`select count(*)::int as n from drizzle.__drizzle_migrations`;
+    expect(count.n).toBe(journal.entries.length);
+  });
+
   test("a database that cannot be reached fails the open with the reason", async () => {
     const error = await rejection(openPgStore(`postgres://postgres@127.0.0.1:1/none`));
     expect(error).toBeInstanceOf(Error);
@@ -125,6 +151,21 @@ describe("what PostgreSQL's text cannot hold", () => {
     expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["innocent", "a\ufffdb"]);
     const [retry] = await store.append([draft("a\u0000b", { clientId: "k\u0000" })]);
     expect(retry).toEqual({ message: nul!.message, fresh: false });
+  });
+
+  test("U+0000 in a userId, a ban's user or reason, a title: U+FFFD too, and the same id finds the same ban", async () => {
+    const url = await pg.server.createDatabase();
+    const store = await node(url);
+    const [bystander, signed] = await store.append([draft("innocent", { userId: "ok" }), draft("hi", { userId: "u\u0000" })]);
+    expect(bystander!.fresh).toBe(true);
+    expect(signed!.message.userId).toBe("u\ufffd");
+    expect((await store.page("r", { limit: 10 })).map((m) => m.userId)).toEqual(["ok", "u\ufffd"]);
+    await store.ban("r", "u\u0000", { reason: "a\u0000" }, 1000);
+    expect(await store.isBanned("r", "u\u0000", 1000)).toBe(true);
+    expect(await store.bans("r", 1000)).toEqual([{ userId: "u\ufffd", reason: "a\ufffd", createdAt: 1000 }]);
+    await store.unban("r", "u\u0000");
+    expect(await store.isBanned("r", "u\u0000", 1000)).toBe(false);
+    expect(await store.setRoomSettings("r", { title: "t\u0000" })).toEqual({ private: false, title: "t\ufffd" });
   });
 });
 
@@ -177,6 +218,33 @@ describe("reads by index", () => {
     expect(history).not.toMatch(/Sort|Seq Scan/);
     const retry = await plan(store.db.select().from(messages).where(and(eq(messages.room, "r"), eq(messages.name, "ada"), eq(messages.clientId, "k"))));
     expect(retry).toContain("messages_client_id");
+  });
+});
+
+describe("access reads by index", () => {
+  test("settings, a ban check and a room's bans are lookups of a primary key: no scan, no sort", async () => {
+    const url = await pg.server.createDatabase();
+    const store = await node(url);
+    await store.ban("r", "u1", {}, 1000);
+    await store.setRoomSettings("r", { private: true });
+    const db = peek(url);
+    // A tiny table is scanned (or bitmap-scanned, then sorted) otherwise: what counts is that the
+    // index serves the query, in the order asked.
+    await db`set enable_seqscan = off`;
+    await db`set enable_bitmapscan = off`;
+    const plan = async (query: { toSQL(): { sql: string; params: unknown[] } }) => {
+      const { sql: text, params } = query.toSQL();
+      return (await db.unsafe(`explain ${text}`, params as never[])).map((r: any) => r["QUERY PLAN"]).join("\n");
+    };
+    // What access.ts asks, written the same way.
+    const inEffect = or(isNull(bans.until), gt(bans.until, 1000));
+    const settings = await plan(store.db.select({ private: roomSettings.private, title: roomSettings.title }).from(roomSettings).where(eq(roomSettings.room, "r")));
+    const banned = await plan(store.db.select({ one: sql`1` }).from(bans).where(and(eq(bans.room, "r"), eq(bans.userId, "u1"), inEffect)));
+    const list = await plan(store.db.select({ userId: bans.userId }).from(bans).where(and(eq(bans.room, "r"), inEffect)).orderBy(asc(bans.userId)));
+    expect(settings).toContain("room_settings_pkey");
+    expect(banned).toContain("bans_room_user_id_pk");
+    expect(list).toContain("bans_room_user_id_pk");
+    for (const text of [settings, banned, list]) expect(text).not.toMatch(/Sort|Seq Scan/);
   });
 });
 

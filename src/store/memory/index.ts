@@ -1,12 +1,14 @@
-// A MessageStore in memory: every promise of the port (src/rooms/ports.ts), nothing durable. For
-// tests of the room logic without disk, and as the plainest reading of the port. Ids are one
-// sequence for all rooms, as SQLite's AUTOINCREMENT gives them; retries are matched by the same
-// window of recent clientIds as the SQLite store's. The data lives in a MemoryDatabase, which a
-// test may keep to open a store on it again (a restart) or to make it refuse a row.
+// A MessageStore and an AccessStore in memory: every promise of the ports (src/rooms/ports.ts),
+// nothing durable. For tests of the room logic without disk, and as the plainest reading of the
+// ports. Ids are one sequence for all rooms, as SQLite's AUTOINCREMENT gives them; retries are
+// matched by the same window of recent clientIds as the SQLite store's. The data lives in a
+// MemoryDatabase, which a test may keep to open a store on it again (a restart) or to make it
+// refuse a row.
 import type { Message } from "../../protocol/frames";
-import type { Appended, Draft, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
+import type { AccessStore, Appended, Ban, Draft, MessageStore, PageQuery, RoomSettings, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import { RecentClientIds, type RecentClientIdsOptions } from "../recent-client-ids";
 import { storedMessage } from "../stored-message";
+import { memoryAccess, type MemoryAccessData } from "./access";
 
 export interface StoredMessage extends Message {
   clientId?: string;
@@ -20,7 +22,7 @@ interface Room {
 }
 
 /** What a store keeps, apart from the store: it outlives a close, as a database file would. */
-export class MemoryDatabase {
+export class MemoryDatabase implements MemoryAccessData {
   readonly rooms = new Map<string, Room>();
   readonly byId = new Map<number, StoredMessage>();
   /**
@@ -30,6 +32,8 @@ export class MemoryDatabase {
    */
   order: { room: string; lastId: number }[] = [];
   lastId = 0;
+  readonly settings = new Map<string, RoomSettings>();
+  readonly bans = new Map<string, Map<string, Ban>>();
   /** Throws to refuse a row, as an engine's constraint would: its whole batch is rolled back. */
   check?: (draft: Draft) => void;
 
@@ -100,7 +104,7 @@ export function openMemoryStore(options: MemoryStoreOptions = {}) {
     return results;
   }
 
-  const store: MessageStore & { readonly database: MemoryDatabase } = {
+  const store: MessageStore & AccessStore & { readonly database: MemoryDatabase } = {
     database: db,
 
     append(drafts) {
@@ -149,6 +153,10 @@ export function openMemoryStore(options: MemoryStoreOptions = {}) {
       }
       return deleted;
     },
+
+    ...memoryAccess(db, () => {
+      if (closed) throw new Error("store closed");
+    }),
 
     async close() {
       if (closed) return;

@@ -6,8 +6,9 @@ import { SQL } from "bun";
 import { and, asc, desc, DrizzleQueryError, eq, gt, lt, sql } from "drizzle-orm";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Message } from "../../protocol/frames";
-import type { MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
+import type { AccessStore, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import { messageOfRow } from "../stored-message";
+import { pgAccess } from "./access";
 import { embeddedMigrations } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
 import { Writer } from "./writer";
@@ -38,7 +39,7 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
   const writer = new Writer(db, client, { clientIdWindowMs: options.clientIds?.windowMs ?? 10 * 60_000, onCommit: options.onCommit });
   let closed = false;
 
-  const api: MessageStore & { readonly db: BunSQLDatabase } = {
+  const api: MessageStore & AccessStore & { readonly db: BunSQLDatabase } = {
     /** The pool, for operations and tests; not for app queries. */
     db,
 
@@ -84,6 +85,10 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}) {
       if (closed) throw new Error("store closed");
       return writer.prune(olderThan).catch((error) => Promise.reject(withReason(error)));
     },
+
+    ...pgAccess(db, () => {
+      if (closed) throw new Error("store closed");
+    }),
 
     async close() {
       if (closed) return;

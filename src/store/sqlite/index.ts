@@ -8,9 +8,10 @@ import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { and, asc, desc, eq, gt, lt, lte, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
-import type { Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
+import type { AccessStore, Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import type { RecentClientIdsOptions } from "../recent-client-ids";
 import { messageOfRow, storedMessage } from "../stored-message";
+import { sqliteAccess, type AccessWrite } from "./access";
 import { embeddedMigrations, emptyDatabase } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
 import { DRAFT_FIELDS, type AppendReply, type CheckpointerReply, type CheckpointerRequest, type DraftFields, type WriterSql } from "./wire";
@@ -98,7 +99,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     };
   };
 
-  const api: MessageStore & {
+  /**
+   * Room settings and bans are written on the writing connection too: in call order with the
+   * batches, and waiting for the write lock as they do (on a timer, never on the event loop).
+   */
+  const writeAccess: AccessWrite = (work) => {
+    if (closed) return Promise.reject(new Error("store closed"));
+    checkpointer.start();
+    return writer.run((w) => work(w.access));
+  };
+  const api: MessageStore & AccessStore & {
     readonly path: string;
     readonly database: Database;
     readonly checkpointer: ThreadControl;
@@ -168,6 +178,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       if (closed) throw new Error("store closed");
       return (await checkpointer.request({ op: "prune", olderThan })) as number;
     },
+
+    ...sqliteAccess(client, db, writeAccess),
 
     async close() {
       if (closed) return;

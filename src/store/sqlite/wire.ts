@@ -30,6 +30,21 @@ export interface WriterSql {
   roomPruned: string;
   /** Deletes room ?'s row if it has no message left. */
   roomEmptied: string;
+  access: AccessWriterSql;
+}
+
+/** The writer's statements for room settings and bans (see access-writer.ts). */
+export interface AccessWriterSql {
+  /** A room's settings row (room): private, title. */
+  settingsOf: string;
+  /** Upserts a room's whole settings row (room, private, title). */
+  settingsPut: string;
+  /** Upserts a ban, replacing the user's earlier one in the room (room, user_id, reason, until, created_at). */
+  banPut: string;
+  /** Deletes the room's bans that ended (room, now). */
+  bansEnded: string;
+  /** Deletes a ban (room, user_id). */
+  banDelete: string;
 }
 
 /** What the main thread asks the checkpointer (checkpointer.ts); one CheckpointerReply each, same `seq`. */

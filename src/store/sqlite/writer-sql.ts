@@ -4,6 +4,7 @@
 import { Database } from "bun:sqlite";
 import { asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
+import { accessWriterSql } from "./access-sql";
 import { messages, rooms } from "./schema";
 import type { WriterSql } from "./wire";
 
@@ -54,5 +55,6 @@ export function writerSql(): WriterSql {
       .delete(rooms)
       .where(sql`${rooms.room} = ${p("room")} and ${rooms.messages} <= 0`)
       .toSQL().sql,
+    access: accessWriterSql(db),
   };
 }

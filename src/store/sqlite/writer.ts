@@ -1,12 +1,14 @@
-// The store's writing connection and the memory of recent clientIds. It runs on the event loop
-// (index.ts): a commit in WAL mode with synchronous=NORMAL writes to the page cache and never
-// fsyncs, and every fsync (checkpoints) and retention sweep belongs to the checkpointer, on a
-// thread of its own (checkpointer.ts). It imports no Drizzle: its SQL was written by Drizzle at
-// build time (writer-sql.ts).
+// The store's writing connection: batches of messages, the memory of recent clientIds, and the
+// writes of room settings and bans (access-writer.ts). It runs on the event loop (index.ts): a
+// commit in WAL mode with synchronous=NORMAL writes to the page cache and never fsyncs, and every
+// fsync (checkpoints) and retention sweep belongs to the checkpointer, on a thread of its own
+// (checkpointer.ts). It imports no Drizzle: its SQL was written by Drizzle at build time
+// (writer-sql.ts).
 import { Database, type Statement } from "bun:sqlite";
 import type { Message } from "../../protocol/frames";
 import { RecentClientIds, type RecentClientIdsOptions } from "../recent-client-ids";
 import { storedMessage } from "../stored-message";
+import { accessWrites, type AccessWrites } from "./access-writer";
 import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
 
 const ROW_PARAMS = 7;
@@ -76,8 +78,14 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
     return row && storedMessage(row.id, row.room, row.name, row.message, row.timestamp, row.user_id);
   };
 
+  let access: AccessWrites | undefined;
+
   return {
     client,
+    /** Prepared on first use, not at open (on the event loop): most servers never configure a room. */
+    get access(): AccessWrites {
+      return (access ??= accessWrites(client, sql.access));
+    },
     append(drafts: DraftFields): AppendReply {
       const results = commit.immediate(drafts);
       // Only now, after the commit: a rolled-back clientId must not be remembered.

@@ -3,8 +3,7 @@
 // commit path. The writing connection never checkpoints (wal_autocheckpoint=0); a WAL lets this
 // one copy committed pages back into the database while the writer goes on appending.
 import { Database, type Statement } from "bun:sqlite";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { endianness } from "node:os";
+import { walIndex } from "./wal-index";
 import type { CheckpointerReply, CheckpointerRequest, WriterSql } from "./wire";
 
 declare const self: Worker;
@@ -166,45 +165,5 @@ function openCheckpointer(path: string, sql: WriterSql, wantsWriteLock: Int32Arr
       wal.close();
       client.close();
     },
-  };
-}
-
-/**
- * How many frames the WAL holds, read from the wal-index (the -shm file): `mxFrame`, a 32-bit
- * integer in native byte order at byte 16 of its header (https://www.sqlite.org/walformat.html).
- * One pread a tick instead of a checkpoint call; a torn read only moves one checkpoint by a
- * tick. undefined when there is no such file to read.
- */
-function walIndex(shmPath: string) {
-  const header = Buffer.alloc(20);
-  let fd: number | undefined;
-  let walFd: number | undefined;
-  const close = () => {
-    if (fd !== undefined) closeSync(fd);
-    if (walFd !== undefined) closeSync(walFd);
-    fd = walFd = undefined;
-  };
-  return {
-    frames(): number | undefined {
-      try {
-        fd ??= openSync(shmPath, "r");
-        if (readSync(fd, header, 0, 20, 0) < 20) return undefined;
-        return endianness() === "LE" ? header.readUInt32LE(16) : header.readUInt32BE(16);
-      } catch {
-        close();
-        return undefined;
-      }
-    },
-    /** The -wal file's length in bytes (0 if there is none to read). */
-    bytes(): number {
-      try {
-        walFd ??= openSync(shmPath.replace(/-shm$/, "-wal"), "r");
-        return fstatSync(walFd).size;
-      } catch {
-        close();
-        return 0;
-      }
-    },
-    close,
   };
 }

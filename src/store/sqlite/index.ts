@@ -14,6 +14,7 @@ import { messageOfRow, storedMessage } from "../stored-message";
 import { sqliteAccess, type AccessWrite } from "./access";
 import { embeddedMigrations, emptyDatabase } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
+import { walIndex } from "./wal-index";
 import { DRAFT_FIELDS, type AppendReply, type CheckpointerReply, type CheckpointerRequest, type DraftFields, type WriterSql } from "./wire";
 import { openWriter, type Writer } from "./writer";
 import { writerSql } from "./writer-sql" with { type: "macro" };
@@ -32,6 +33,16 @@ const CHECKPOINTER = import.meta.url.includes("/$bunfs/") ? new URL("./store/sql
 const CHECKPOINTER_START_MS = 200;
 /** How long a commit waits for the write lock (held by a checkpoint that starts the WAL over, or a retention chunk). */
 const WRITE_LOCK_TIMEOUT_MS = 5000;
+/**
+ * The WAL's hard bound. The checkpointer starts the WAL over past 32 MiB (see checkpointer.ts),
+ * but a thread that has not started yet, or gets no CPU on a loaded machine, cannot: a writer at
+ * full speed once wrote 77 MB before the checkpointer's first tick. Past this bound a commit
+ * waits (on a timer, like for the write lock) until a checkpoint has caught up, so that it
+ * starts the WAL over instead of growing it.
+ */
+const WAL_HARD_BOUND_BYTES = 48 << 20;
+/** A checkpointer that has not caught up by then is not coming (dead, or not started): the writer checkpoints itself. */
+const WAL_WAIT_MS = 500;
 
 /** What a checkpoint found: frames in the WAL, and how many of them are now in the database. */
 export type Checkpointed = { log: number; checkpointed: number };
@@ -65,7 +76,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   }
 
   const wantsWriteLock = new Int32Array(new SharedArrayBuffer(4));
-  const writer = new SerialWriter(() => openWriter(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL), wantsWriteLock);
+  const writer = new SerialWriter(() => openWriter(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL), wantsWriteLock, walIndex(`${path}-shm`));
   // Started with the store, not by the first message: by then every file descriptor may be
   // taken (see CheckpointerThread). A moment after opening (or by the first write if sooner),
   // so that start-up's first answer does not share the cores with a starting thread (+2-3 ms
@@ -312,9 +323,12 @@ class SerialWriter {
   private writer?: Writer;
   private last: Promise<unknown> = Promise.resolve();
 
+  private frameBytes?: number;
+
   constructor(
     private readonly opener: () => Writer,
     private readonly wantsWriteLock: Int32Array,
+    private readonly wal: ReturnType<typeof walIndex>,
   ) {}
 
   /** Opens the connection now if it is not open; false (and the next write tries again) if it could not. */
@@ -335,23 +349,42 @@ class SerialWriter {
 
   private async withLock<T>(work: (writer: Writer) => T): Promise<T> {
     const writer = (this.writer ??= this.opener());
-    const deadline = performance.now() + WRITE_LOCK_TIMEOUT_MS;
+    const started = performance.now();
     for (;;) {
       try {
-        if (Atomics.load(this.wantsWriteLock, 0) === 0) return work(writer);
+        if (Atomics.load(this.wantsWriteLock, 0) === 0 && this.walHasRoom(writer, started)) return work(writer);
       } catch (error) {
         if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
       }
-      if (performance.now() > deadline) throw new Error("database is locked");
+      if (performance.now() - started > WRITE_LOCK_TIMEOUT_MS) throw new Error("database is locked");
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
   }
 
+  /**
+   * Whether a commit may go on without growing the WAL past its hard bound: the WAL is shorter,
+   * or a checkpoint has copied all of it back (the commit then starts it over). A pread of the
+   * wal-index, ~1 us. A writer that waited WAL_WAIT_MS for the checkpointer checkpoints itself.
+   */
+  private walHasRoom(writer: Writer, waitingSince: number): boolean {
+    const frames = this.wal.frames();
+    if (frames === undefined || frames * (this.frameBytes ??= pageSize(writer) + 24) < WAL_HARD_BOUND_BYTES) return true;
+    if (this.wal.pending() === 0) return true;
+    if (performance.now() - waitingSince < WAL_WAIT_MS) return false;
+    writer.client.exec("PRAGMA wal_checkpoint(PASSIVE)"); // fsyncs here, on the event loop: only when the checkpointer is gone
+    return true;
+  }
+
   async close() {
     await this.last;
+    this.wal.close();
     this.writer?.client.close();
     this.writer = undefined;
   }
+}
+
+function pageSize(writer: Writer): number {
+  return (writer.client.query("PRAGMA page_size").get() as { page_size: number }).page_size;
 }
 
 /** Whether `count` more file descriptors can be opened now (opened and closed again to find out). */

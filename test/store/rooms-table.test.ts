@@ -1,6 +1,5 @@
 // The rooms table (what GET /rooms reads): kept by the writer in the transaction of each batch and
 // of each retention chunk, backfilled when an older database is upgraded, read by index.
-import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { desc, lt } from "drizzle-orm";
@@ -8,20 +7,9 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { rooms } from "../../src/store/sqlite/schema";
-import { defer, tempDir } from "../helpers";
+import { tempDir } from "../helpers";
 import { previousReleaseDatabase } from "./previous-release";
-
-function open(path = join(tempDir(), "chat.db")) {
-  const store = openSqliteStore(path);
-  defer(() => store.close());
-  return Object.assign(store, { file: path });
-}
-
-function peek(path: string) {
-  const db = new Database(path);
-  defer(() => db.close());
-  return db;
-}
+import { open, peek } from "./sqlite-files";
 
 const draft = (room: string, message: string, extra: Partial<Draft> = {}): Draft => ({ room, name: "ada", message, timestamp: 1000, ...extra });
 

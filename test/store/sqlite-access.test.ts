@@ -1,28 +1,15 @@
 // Room settings, bans and userIds on SQLite, beyond the contract (contract.ts): an older database
 // upgraded in place, the reads served by primary keys, the writes on the writing connection (and
 // its wait for the write lock), and the upkeep of the bans table.
-import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { and, asc, eq, gt, isNull, or, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
-import { openSqliteStore } from "../../src/store/sqlite";
 import { bans, roomSettings } from "../../src/store/sqlite/schema";
-import { defer, tempDir } from "../helpers";
+import { tempDir } from "../helpers";
 import { draft } from "./contract";
 import { previousReleaseDatabase } from "./previous-release";
-
-function open(path = join(tempDir(), "chat.db")) {
-  const store = openSqliteStore(path);
-  defer(() => store.close());
-  return Object.assign(store, { file: path });
-}
-
-function peek(path: string) {
-  const db = new Database(path);
-  defer(() => db.close());
-  return db;
-}
+import { open, peek } from "./sqlite-files";
 
 describe("migration", () => {
   test("a database of the release before userIds and bans is upgraded in place: its messages stay, without a userId", async () => {

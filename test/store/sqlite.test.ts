@@ -12,23 +12,11 @@ import { openSqliteStore } from "../../src/store/sqlite";
 import { Client, defer, startServer, tempDir } from "../helpers";
 import { say } from "../http/lib";
 import { draft, runStoreContract, type StoredRow } from "./contract";
+import { open, peek } from "./sqlite-files";
 
 const MIGRATIONS_DIR = join(import.meta.dir, "..", "..", "drizzle", "sqlite");
 const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, "meta", "_journal.json"), "utf8")) as { entries: { tag: string; when: number }[] };
 const migrationSql = (tag: string) => readFileSync(join(MIGRATIONS_DIR, `${tag}.sql`), "utf8");
-
-function open(path = join(tempDir(), "chat.db")) {
-  const store = openSqliteStore(path);
-  defer(() => store.close());
-  return Object.assign(store, { file: path });
-}
-
-/** A connection of our own to the same file. */
-function peek(path: string) {
-  const db = new Database(path);
-  defer(() => db.close());
-  return db;
-}
 
 runStoreContract("sqlite", async () => {
   const path = join(tempDir(), "chat.db");

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll } from "bun:test";
 import { SQL } from "bun";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./ports";
 
 /** PostgreSQL's server binaries: on PATH, or Debian's /usr/lib/postgresql/<version>/bin. */
 function binaries(): string {
@@ -34,16 +34,6 @@ function asServerUser(argv: string[]): string[] {
   return ["setpriv", ...(root ? ["--reuid=postgres", "--regid=postgres", "--init-groups"] : []), "--pdeathsig", "SIGQUIT", "--", ...argv];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Postgres {
   /** postgres://postgres@127.0.0.1:PORT/<database> */

@@ -3,6 +3,7 @@
 import { RedisClient, type Subprocess } from "bun";
 import { tempDir } from "./helpers";
 import { defer } from "./setup";
+import { freePort } from "./ports";
 
 export type TestRedis = Awaited<ReturnType<typeof startRedis>>;
 
@@ -59,12 +60,6 @@ export async function startRedis() {
 }
 
 /** A port nothing listens on right now (a race with other processes, retried by the caller). */
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const { port } = probe;
-  probe.stop(true);
-  return port;
-}
 
 /** Reads the server's log until it is ready (true) or it exits, e.g. on a busy port (false). */
 async function saysReady(server: Subprocess<"ignore", "pipe", "inherit">): Promise<boolean> {

@@ -5,16 +5,8 @@ import { createTokenVerifier, type TokenSettings } from "../../src/auth/tokens";
 import { TokenRefused } from "../../src/rooms/identity";
 import type { TokenRefusal, TokenVerifier } from "../../src/rooms/ports";
 import { hmacToken, keyFolder, keyPair, SECRET, sign } from "./keys";
+import { seededRandom as random } from "../random";
 
-// mulberry32: a tiny seeded generator, so that a failure replays exactly.
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const b64 = (o: unknown) => Buffer.from(typeof o === "string" ? o : JSON.stringify(o)).toString("base64url");

@@ -1,15 +1,10 @@
 import { expect } from "bun:test";
-import { createServer } from "node:net";
 import type { Message } from "../../src/protocol/frames";
+import { freePort } from "../ports";
+
+export { freePort };
 
 /** A port that was free a moment ago: the restart tests need to know it before starting. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const texts = (messages: Message[]) => messages.map((m) => m.message);
 

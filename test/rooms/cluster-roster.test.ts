@@ -2,6 +2,7 @@
 // what each node holds, whatever order deltas, whole rosters and node deaths come in.
 import { expect, test } from "bun:test";
 import { ClusterRoster } from "../../src/rooms/cluster-roster";
+import { seededRandom as random } from "../random";
 
 const roster = (entries: [string, number][]) => new Map(entries);
 
@@ -87,15 +88,6 @@ test("a dropped room starts empty when it is live again", () => {
   expect(cluster.room("r").onlineCount).toBe(0);
 });
 
-/** A small seeded PRNG (mulberry32): a failing run can be replayed from its seed. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test("random runs: after every step the merged view equals the union of the nodes' rosters, and the reported changes are exactly the difference", () => {
   const nodes = ["me", "b", "c", "d"];

@@ -1,6 +1,8 @@
 // Launching Debian's Chromium (no bun:test here: the screenshot script uses it too).
-import { createServer } from "node:net";
 import { chromium, type Browser } from "playwright-core";
+import { freePort } from "../ports";
+
+export { freePort };
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -18,14 +20,3 @@ export function launch(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
 
-/** A TCP port that was free a moment ago (so a restarted server can take the same one). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -17,6 +17,12 @@ export interface Appended {
   message: Message;
   /** false when (room, name, clientId) was stored before: `message` is that earlier one. */
   fresh: boolean;
+  /**
+   * Set when fresh: the id of the room's message stored just before this one (0: none, or its
+   * row was pruned away). A node that has delivered up to `prev` may deliver this one next; one
+   * that has delivered less missed something (see room-sequence.ts).
+   */
+  prev?: number;
 }
 
 export interface PageQuery {

@@ -64,6 +64,29 @@ export function runStoreContract(name: string, makeDatabase: () => Promise<Contr
         expect((await database.rows()).map((r) => [r.id, r.message])).toEqual(results.map((r) => [r.message.id, r.message.message]));
       });
 
+      test("prev: each new message names the room's message before it (0 for the first), across rooms, batches, retries and retention", async () => {
+        const { database, store } = await fresh();
+        const results = [
+          ...(await store.append([draft("a"), draft("b", { room: "s" }), draft("c"), draft("x", { clientId: "k" })])),
+          ...(await store.append([draft("d", { room: "s" }), draft("x", { clientId: "k" }), draft("e"), draft("f", { room: "__proto__" })])),
+        ];
+        const stored = results.filter((r) => r.fresh);
+        expect(results.filter((r) => !r.fresh).map((r) => r.message.message)).toEqual(["x"]);
+        // Against the rows as stored: per room, each row's prev is the id of the row before it.
+        const before = new Map<string, number>();
+        const expected = new Map<number, number>();
+        for (const row of await database.rows()) {
+          expected.set(row.id, before.get(row.room) ?? 0);
+          before.set(row.room, row.id);
+        }
+        expect(stored.map((r) => [r.message.id, r.prev])).toEqual(stored.map((r) => [r.message.id, expected.get(r.message.id)!]));
+        expect(stored[0]!.prev).toBe(0);
+        // After retention emptied a room, its next message follows nothing still stored (0) or the pruned one.
+        await store.prune(2000);
+        const [after] = await store.append([draft("g", { room: "s", timestamp: 3000 })]);
+        expect([0, before.get("s")]).toContain(after!.prev);
+      });
+
       test("each result is the stored row as read back by another connection", async () => {
         const { database, store } = await fresh();
         const [result] = await store.append([draft("x", { room: "q", name: "bob", timestamp: 42, clientId: "c1" })]);

@@ -72,6 +72,7 @@ export function openMemoryStore(options: MemoryStoreOptions = {}) {
     const results: Appended[] = [];
     const fresh: StoredMessage[] = [];
     const inBatch = new Map<string, Message>();
+    const lastOf = new Map<string, number>(); // room -> its newest id so far, this batch included
     let next = db.lastId;
     for (const d of drafts) {
       const key = d.clientId === undefined ? undefined : JSON.stringify([d.room, d.name, d.clientId]);
@@ -85,7 +86,8 @@ export function openMemoryStore(options: MemoryStoreOptions = {}) {
       const message = storedMessage(++next, d.room, d.name, d.message, d.timestamp, d.userId);
       if (key !== undefined) inBatch.set(key, message);
       fresh.push(d.clientId === undefined ? { ...message } : { ...message, clientId: d.clientId });
-      results.push({ message, fresh: true });
+      results.push({ message, fresh: true, prev: lastOf.get(d.room) ?? db.rooms.get(d.room)?.lastId ?? 0 });
+      lastOf.set(d.room, message.id);
     }
     db.lastId = next;
     const touched = new Set<Room>();

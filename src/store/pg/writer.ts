@@ -169,10 +169,12 @@ export class Writer {
       // an upsert of each room's row, a placeholder if the room is new. A batch of another node
       // in one of these rooms waits here until this one commits, so it takes its ids after ours
       // and its rows become visible after ours: a room's ids appear in order.
-      const lock = tx.execute(sql`
+      // It returns each room's newest id before this batch: the first new row's `prev`.
+      const lock = tx.execute<{ room: string; last_id: string }>(sql`
         insert into ${rooms} (room, last_id, last_message_at, messages)
         select r, 0, 0, 0 from unnest(${roomNames}::text[]) as r order by r
-        on conflict (room) do update set messages = ${rooms.messages}`);
+        on conflict (room) do update set messages = ${rooms.messages}
+        returning room, last_id`);
       // 2. The new rows, numbered by the sequence in the batch's order (ord), but those whose
       // clientId the room stored within the window: looked up under the lock, by a snapshot
       // taken after it, so no other node can store that clientId meanwhile. Then the rooms' rows.
@@ -197,7 +199,8 @@ export class Writer {
             and ${rooms.room} not in (select room from per_room)
         )
         select id, room, name, client_id from ins`);
-      const [, inserted] = await Promise.all([lock, insert]);
+      const [locked, inserted] = await Promise.all([lock, insert]);
+      const before = new Map(locked.map((r) => [r.room, Number(r.last_id)]));
 
       // Ids were given in `ord` order: sorted, they go to the stored drafts in batch order.
       const ids = inserted.map((r) => Number(r.id)).sort((a, b) => a - b);
@@ -211,7 +214,8 @@ export class Writer {
           continue;
         }
         const id = ids[next++]!;
-        results[i] = { message: storedMessage(id, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true };
+        results[i] = { message: storedMessage(id, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true, prev: before.get(d.room) ?? 0 };
+        before.set(d.room, id);
         if (!this.inFlight.has(d.room)) {
           this.inFlight.set(d.room, id);
           hidden.push(d.room);

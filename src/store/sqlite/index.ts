@@ -155,14 +155,17 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
         fields[at + 4] = d.clientId ?? null;
         fields[at + 5] = d.userId ?? null;
       }
-      const reply: AppendReply = await writer.run((w) => w.append(fields));
+      const { results: reply, before }: AppendReply = await writer.run((w) => w.append(fields));
       options.onCommit?.(drafts.length, performance.now() - started);
       const results: Appended[] = new Array(drafts.length);
       for (let i = 0; i < drafts.length; i++) {
         const r = reply[i]!;
         const d = drafts[i]!;
-        if (typeof r === "number" && r > visibleUpTo) visibleUpTo = r;
-        results[i] = typeof r === "number" ? { message: storedMessage(r, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true } : { message: r, fresh: false };
+        if (typeof r === "number") {
+          if (r > visibleUpTo) visibleUpTo = r;
+          results[i] = { message: storedMessage(r, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true, prev: before.get(d.room)! };
+          before.set(d.room, r); // the next new row of the room follows this one
+        } else results[i] = { message: r, fresh: false };
       }
       return results;
     },

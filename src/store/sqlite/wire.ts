@@ -9,8 +9,15 @@ import type { Message } from "../../protocol/frames";
 export type DraftFields = (string | number | null)[];
 export const DRAFT_FIELDS = 6;
 
-/** Per draft: the id of its new row, or (a repeated clientId) the message stored before. */
-export type AppendReply = (number | Message)[];
+/**
+ * Per draft: the id of its new row, or (a repeated clientId) the message stored before; and per
+ * room that got new rows, its newest id before the batch (the first new row's `prev`).
+ */
+export interface AppendReply {
+  results: (number | Message)[];
+  /** A Map, not an object: a room may be named `__proto__`. */
+  before: Map<string, number>;
+}
 
 export interface WriterSql {
   /** INSERT of 1..rowsPerInsert rows (id, room, name, message, timestamp, client_id, user_id): index = rows. */
@@ -21,6 +28,8 @@ export interface WriterSql {
   byId: string;
   /** Newest first: id, room, name, client_id, timestamp (to refill the clientId memory). */
   newestFirst: string;
+  /** A room's newest id (?), from its row in the rooms table. */
+  roomLastId: string;
   /** Upserts a room's row after a batch (room, lastId, lastMessageAt, messages added). */
   roomStored: string;
   /** Deletes the oldest messages older than ?, at most ? of them, returning each one's room. */

@@ -32,6 +32,7 @@ export function writerSql(): WriterSql {
       .from(messages)
       .orderBy(desc(messages.id))
       .toSQL().sql,
+    roomLastId: db.select({ lastId: rooms.lastId }).from(rooms).where(eq(rooms.room, p("room"))).toSQL().sql,
     roomStored: db
       .insert(rooms)
       .values({ room: p("room"), lastId: p("lastId"), lastMessageAt: p("lastMessageAt"), messages: p("messages") })

@@ -27,6 +27,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   const rowsPerInsert = sql.inserts.length - 1;
   const lastId = client.prepare<{ seq: number }, []>(sql.lastId);
   const byId = client.prepare<Message & { user_id: string | null }, [number]>(sql.byId);
+  const roomLastId = client.prepare<{ last_id: number }, [string]>(sql.roomLastId);
   const roomStored = client.prepare<unknown, [string, number, number, number]>(sql.roomStored);
 
   const clientIds = new RecentClientIds(window);
@@ -36,12 +37,13 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   const commit = client.transaction((drafts: DraftFields) => {
     const count = drafts.length / DRAFT_FIELDS;
     let next = (lastId.get()?.seq ?? 0) + 1;
-    const results: AppendReply = new Array(count);
+    const results: AppendReply["results"] = new Array(count);
     const params: (string | number | null)[] = []; // ROW_PARAMS per new row, in column order
     // clientId -> the last new draft of this batch with it: a retry can follow in the same batch.
     let batchClientIds: Map<string, number> | undefined;
     // The rooms table's upkeep: one upsert per room of the batch, not one per row.
     const roomsOfBatch = new Map<string, RoomUpkeep>();
+    const before: AppendReply["before"] = new Map();
     for (let i = 0, at = 0; i < count; i++, at += DRAFT_FIELDS) {
       const room = drafts[at] as string;
       const name = drafts[at + 1] as string;
@@ -63,14 +65,18 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
         upkeep.lastId = id;
         upkeep.lastMessageAt = timestamp;
         upkeep.added++;
-      } else roomsOfBatch.set(room, { lastId: id, lastMessageAt: timestamp, added: 1 });
+      } else {
+        // Read before this batch's upsert: the room's newest id before the batch (its first row's prev).
+        before.set(room, roomLastId.get(room)?.last_id ?? 0);
+        roomsOfBatch.set(room, { lastId: id, lastMessageAt: timestamp, added: 1 });
+      }
     }
     for (let at = 0; at < params.length; at += rowsPerInsert * ROW_PARAMS) {
       const chunk = params.slice(at, at + rowsPerInsert * ROW_PARAMS);
       insertOf(chunk.length / ROW_PARAMS).run(chunk as never);
     }
     for (const [room, { lastId, lastMessageAt, added }] of roomsOfBatch) roomStored.run(room, lastId, lastMessageAt, added);
-    return results;
+    return { results, before };
   });
   /** A remembered id's message, unless retention deleted it meanwhile (then the retry is new). */
   const stored = (id: number | undefined) => {
@@ -87,14 +93,15 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       return (access ??= accessWrites(client, sql.access));
     },
     append(drafts: DraftFields): AppendReply {
-      const results = commit.immediate(drafts);
+      const reply = commit.immediate(drafts);
+      const { results } = reply;
       // Only now, after the commit: a rolled-back clientId must not be remembered.
       for (let i = 0, at = 0; i < results.length; i++, at += DRAFT_FIELDS) {
         const id = results[i];
         const clientId = drafts[at + 4] as string | null;
         if (typeof id === "number" && clientId !== null) clientIds.add(drafts[at] as string, drafts[at + 1] as string, clientId, id, drafts[at + 3] as number);
       }
-      return results;
+      return reply;
     },
   };
 }
@@ -106,7 +113,7 @@ type RoomUpkeep = { lastId: number; lastMessageAt: number; added: number };
  * before it), if any. `last` is the index of the last new draft with that clientId: nearly
  * always the match; the rare clientId reused by another room or name is searched for.
  */
-function inBatch(drafts: DraftFields, results: AppendReply, last: number | undefined, room: string, name: string, clientId: string): Message | undefined {
+function inBatch(drafts: DraftFields, results: AppendReply["results"], last: number | undefined, room: string, name: string, clientId: string): Message | undefined {
   if (last === undefined) return undefined;
   for (let j = last; j >= 0; j--) {
     const at = j * DRAFT_FIELDS;

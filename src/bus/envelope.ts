@@ -1,17 +1,21 @@
 // What one node sends another for a room's frame: a one-line JSON header, a newline, then the
 // frame exactly as this node's members got it. The frame is never parsed again on the way: a
 // receiver reads the header only (JSON.stringify never writes a raw newline, so the first one
-// ends the header). Later fields (the room's previous message id, for gap repair) go in the header.
+// ends the header), which holds what it needs to order the frame (see rooms/room-sequence.ts).
+import type { FrameMeta } from "../rooms/ports";
 
-export interface Envelope {
+export interface Envelope extends FrameMeta {
   /** The sending node (so a node drops its own echo). */
   node: string;
   room: string;
 }
 
 export function encodeEnvelope(envelope: Envelope, frame: string): string {
-  return `${JSON.stringify({ node: envelope.node, room: envelope.room })}\n${frame}`;
+  const { node, room, id, prev, name, sockets } = envelope;
+  return `${JSON.stringify({ node, room, id, prev, name, sockets })}\n${frame}`;
 }
+
+const optionalNumber = (value: unknown) => value === undefined || (typeof value === "number" && Number.isSafeInteger(value) && value >= 0);
 
 /** The header and the frame, or undefined when the text is not an envelope (nothing of ours). */
 export function decodeEnvelope(text: string): { envelope: Envelope; frame: string } | undefined {
@@ -24,7 +28,13 @@ export function decodeEnvelope(text: string): { envelope: Envelope; frame: strin
     return undefined;
   }
   if (typeof header !== "object" || header === null) return undefined;
-  const { node, room } = header as Record<string, unknown>;
+  const { node, room, id, prev, name, sockets } = header as Record<string, unknown>;
   if (typeof node !== "string" || typeof room !== "string") return undefined;
-  return { envelope: { node, room }, frame: text.slice(end + 1) };
+  if (!optionalNumber(id) || !optionalNumber(prev) || !optionalNumber(sockets) || (name !== undefined && typeof name !== "string")) return undefined;
+  // A message's place comes whole or not at all; so does a presence change.
+  if ((id === undefined) !== (prev === undefined) || (name === undefined) !== (sockets === undefined)) return undefined;
+  const envelope: Envelope = { node, room };
+  if (id !== undefined) Object.assign(envelope, { id, prev });
+  if (name !== undefined) Object.assign(envelope, { name, sockets });
+  return { envelope, frame: text.slice(end + 1) };
 }

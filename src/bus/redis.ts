@@ -11,7 +11,7 @@
 // tries), never on the drop itself; a subscribed connection runs no other command.
 import { RedisClient } from "bun";
 import { randomUUID } from "node:crypto";
-import type { BusEvents, RemoteMeta, RoomBus } from "../rooms/ports";
+import type { BusEvents, FrameMeta, RemoteMeta, RoomBus } from "../rooms/ports";
 import { decodeEnvelope, encodeEnvelope } from "./envelope";
 import { publishHere, type Publisher } from "./local";
 
@@ -112,7 +112,7 @@ export function openRedisBus(options: RedisBusOptions): RoomBus {
     if (envelope.node === node || !rooms.has(envelope.room)) return; // own echo, or a room just left
     counts.remoteFrames++;
     try {
-      handler(envelope.room, frame, { node: envelope.node });
+      handler(envelope.room, frame, envelope);
     } catch (error) {
       events.error?.(error);
     }
@@ -132,6 +132,15 @@ export function openRedisBus(options: RedisBusOptions): RoomBus {
     };
     client.connect().catch(() => {}); // onclose retries
   }
+  function relay(room: string, data: string, meta: FrameMeta) {
+    if (closed) return;
+    if (!pub.connected || pub.bufferedAmount > maxBuffered) {
+      counts.dropped++;
+      return;
+    }
+    pub.publish(channelOf(room), encodeEnvelope({ ...meta, node, room }, data)).catch(() => counts.dropped++);
+  }
+
   watch(pub);
   watch(sub, () => {
     generation++;
@@ -144,13 +153,9 @@ export function openRedisBus(options: RedisBusOptions): RoomBus {
     node,
     publish(room, data, from) {
       publishHere(server, room, data, from);
-      if (closed) return;
-      if (!pub.connected || pub.bufferedAmount > maxBuffered) {
-        counts.dropped++;
-        return;
-      }
-      pub.publish(channelOf(room), encodeEnvelope({ node, room }, data)).catch(() => counts.dropped++);
+      relay(room, data, {});
     },
+    relay,
     join(room) {
       rooms.add(room);
       sync(); // a no-op when the room is held already
@@ -160,7 +165,7 @@ export function openRedisBus(options: RedisBusOptions): RoomBus {
       if (!rooms.delete(room)) return;
       sync();
     },
-    deliver: (room, data) => void server()?.publish(room, data),
+    deliver: (room, data, from) => publishHere(server, room, data, from),
     onRemote(fn) {
       handler = fn;
     },

@@ -2,14 +2,16 @@
 // (as JSON strings) to Peers and stores through a MessageStore; it imports no I/O library.
 import { errorFrame, historyFrame, messageFrame, withClientId } from "../protocol/encode";
 import type { JoinFrame, Message, SendFrame } from "../protocol/frames";
+import { ClusterRoster } from "./cluster-roster";
 import { CLOSE, LIMITS, normalizeName, type ErrorCode } from "../protocol/limits";
 import { GroupCommit, type Submitted } from "./group-commit";
 import { fitHistory } from "./history";
 import { LiveRoom } from "./live-room";
-import type { Appended, Draft, Fanout, MessageStore, Peer } from "./ports";
+import type { Appended, Draft, Fanout, MessageStore, Peer, PresenceDirectory, RemoteMeta, RoomBus } from "./ports";
 import { Presence, PRESENCE_DEFAULTS, type PresenceOptions, type Timers } from "./presence";
 import type { RateLimiter } from "./rate-limit";
 import { parseRoomCursor, roomPage, SortedNames, type RoomPage } from "./room-list";
+import { RoomSequence } from "./room-sequence";
 
 const OPEN = 1;
 
@@ -60,6 +62,27 @@ export interface HubOptions {
   timers?: Timers;
   presence?: Partial<PresenceOptions>;
   events?: HubEvents;
+  /**
+   * Several nodes: the link to the others and who is online there. Without it the hub is one
+   * node's (its store the only writer, `fanout` its members).
+   */
+  cluster?: { bus: RoomBus; directory: PresenceDirectory; events?: ClusterEvents };
+}
+
+export interface ClusterEvents {
+  /** A message frame from another node reached this node. */
+  remoteMessage?(): void;
+  /** Messages a gap repair read from the store (frames this node never heard). */
+  gapFilled?(count: number): void;
+  /** A gap repair's read or a presence reload failed (each is retried). */
+  error?(what: string, error: unknown): void;
+}
+
+interface Cluster {
+  bus: RoomBus;
+  directory: PresenceDirectory;
+  roster: ClusterRoster;
+  events: ClusterEvents;
 }
 
 const on = (limiter: RateLimiter | undefined) => (limiter?.enabled ? limiter : undefined);
@@ -84,6 +107,7 @@ export class Hub {
   private readonly commits: GroupCommit<AbusablePeer>;
 
   private readonly options: HubOptions;
+  private readonly cluster?: Cluster;
 
   constructor(options: HubOptions) {
     // A limiter with its rate at 0 is off: the hub then never asks it.
@@ -91,6 +115,13 @@ export class Hub {
     this.now = options.now ?? Date.now;
     this.commits = new GroupCommit(options.store, (batch, results) => this.delivered(batch, results));
     this.presenceOptions = { ...PRESENCE_DEFAULTS, ...options.presence };
+    if (options.cluster) {
+      const { bus, directory, events = {} } = options.cluster;
+      this.cluster = { bus, directory, events, roster: new ClusterRoster(bus.node) };
+      bus.onRemote((room, data, meta) => this.remote(room, data, meta));
+      directory.onNodeGone((node) => this.nodeGone(node));
+      directory.onNodeBack(() => this.reloadPresence());
+    }
   }
 
   async join(peer: AbusablePeer, session: Session, frame: JoinFrame): Promise<void> {
@@ -122,7 +153,8 @@ export class Hub {
         return;
       }
       room.add(name);
-      peer.send(historyFrame(history, room.online()));
+      if (room.cluster) this.ownChanged(room, name, +1);
+      peer.send(historyFrame(history, (room.cluster?.roster ?? room).online()));
       session.name = name;
       session.state = "joined";
       // Presence subscribes the peer to the room (now, or when the room's held changes go out:
@@ -141,7 +173,10 @@ export class Hub {
   /** A `since` older than the cache: read the gap from the store, then continue from memory. */
   private async resume(room: LiveRoom, since: number): Promise<Message[]> {
     const limit = this.options.historyLimit;
-    const stored = await this.options.store.page(room.name, { after: since, limit });
+    let stored = await this.options.store.page(room.name, { after: since, limit });
+    // Several nodes: the store may hold messages not delivered here yet; they come after the history.
+    const delivered = room.cluster?.sequence.last;
+    if (delivered !== undefined) stored = stored.filter((m) => m.id <= delivered);
     const last = stored.length ? stored[stored.length - 1]!.id : since;
     // Messages committed while we read are in the cache by now.
     const newer = room.recent.filter((m) => m.id > last);
@@ -198,7 +233,9 @@ export class Hub {
     }
   }
 
-  private deliverOne(peer: AbusablePeer | undefined, draft: Draft, { message, fresh }: Appended) {
+  private deliverOne(peer: AbusablePeer | undefined, draft: Draft, appended: Appended) {
+    if (this.cluster) return this.deliverInCluster(this.cluster, peer, draft, appended);
+    const { message, fresh } = appended;
     // Serialized once for the whole room; the topic publish does the fan-out natively.
     const text = messageFrame(message);
     if (fresh) {
@@ -214,12 +251,119 @@ export class Hub {
     peer.send(withClientId(text, draft.clientId));
   }
 
+  /**
+   * Several nodes: the other nodes hear of the message at once (they order it themselves), this
+   * node's members and the sender's ack when its turn comes (see room-sequence.ts).
+   */
+  private deliverInCluster(cluster: Cluster, peer: AbusablePeer | undefined, draft: Draft, { message, fresh, prev = 0 }: Appended) {
+    const text = messageFrame(message);
+    const ack = () => {
+      if (peer?.readyState === OPEN) peer.send(withClientId(text, draft.clientId));
+    };
+    if (!fresh) return ack();
+    this.options.events?.stored?.();
+    cluster.bus.relay(message.room, text, { id: message.id, prev });
+    const room = this.live.get(message.room);
+    if (!room?.cluster) return ack(); // no member here (its sender left): nobody else to tell on this node
+    room.cluster.sequence.offer({
+      id: message.id,
+      prev,
+      deliver: () => {
+        this.heard(room, message, text, peer);
+        ack();
+      },
+      duplicate: ack,
+    });
+  }
+
+  /** A message of the room reaches this node's members, in its turn (a local one but its sender). */
+  private heard(room: LiveRoom, message: Message, text: string, from?: Peer) {
+    if (this.live.get(room.name) !== room) return;
+    if (!room.recent.length) this.unwritten.delete(room.name);
+    room.remember(message);
+    if (room.presence.pending) room.presence.flush();
+    this.cluster!.bus.deliver(room.name, text, from);
+  }
+
+  /** A frame from another node, in a room live here: a message to order, or a presence change. */
+  private remote(roomName: string, data: string, meta: RemoteMeta) {
+    const room = this.live.get(roomName);
+    if (!room?.cluster) return;
+    if (meta.id !== undefined && meta.prev !== undefined) {
+      this.cluster!.events.remoteMessage?.();
+      room.cluster.sequence.offer({ id: meta.id, prev: meta.prev, deliver: () => this.heard(room, storedMessage(data), data) });
+    } else if (meta.name !== undefined && meta.sockets !== undefined) {
+      const { roster } = room.cluster;
+      const held = roster.of(meta.node).get(meta.name) ?? 0;
+      if (held === meta.sockets) return;
+      roster.set(meta.node, meta.name, meta.sockets);
+      room.presence.remote(meta.sockets > held ? "joined" : "left", meta.name, room.stamp(this.now()));
+    }
+  }
+
+  /**
+   * One of this node's sockets joined (+1) or left (-1) the room: the cluster roster counts it,
+   * the other nodes hear the name's count here (absolute: a frame heard twice changes nothing)
+   * and the directory gets this node's roster for rooms loaded later.
+   */
+  private ownChanged(room: LiveRoom, name: string, delta: 1 | -1) {
+    const cluster = this.cluster!;
+    const { roster } = room.cluster!;
+    if (delta > 0) roster.add(cluster.bus.node, name);
+    else roster.remove(cluster.bus.node, name);
+    cluster.bus.relay(room.name, "", { name, sockets: roster.of(cluster.bus.node).get(name) ?? 0 });
+    void cluster.directory.publish(room.name, roster.of(cluster.bus.node));
+  }
+
+  /** A node died without a word: its members leave every room here, told to this node's members. */
+  private nodeGone(node: string) {
+    const gone = this.cluster!.roster.dropNode(node);
+    for (const [roomName, names] of gone) {
+      const room = this.live.get(roomName);
+      if (!room) continue;
+      const timestamp = room.stamp(this.now());
+      for (const name of names) room.presence.remote("left", name, timestamp);
+    }
+  }
+
+  /** Reads the other nodes' rosters of every live room again (frames may have been lost), announcing what changed. */
+  private reloadPresence() {
+    const cluster = this.cluster!;
+    for (const room of this.live.values()) {
+      void room.loaded
+        .then(() => cluster.directory.load(room.name))
+        .then(
+          (others) => {
+            if (this.live.get(room.name) !== room) return;
+            const { joined, left } = cluster.roster.reset(room.name, others);
+            const timestamp = room.stamp(this.now());
+            for (const name of joined) room.presence.remote("joined", name, timestamp);
+            for (const name of left) room.presence.remote("left", name, timestamp);
+          },
+          (error) => cluster.events.error?.("presence reload", error),
+        );
+    }
+  }
+
+  /**
+   * The link to the other nodes is back (Redis returned, or its subscriber reconnected): frames
+   * sent meanwhile were lost. Every live room catches up from the store, and its roster from the
+   * directory: nothing lost, nothing doubled.
+   */
+  linkBack() {
+    if (!this.cluster) return;
+    for (const room of this.live.values()) room.cluster?.sequence.repair();
+    this.reloadPresence();
+  }
+
   leave(session: Session) {
     const was = session.state;
     session.state = "closed";
     if (was !== "joined") return; // a join in progress releases its room itself
     const room = this.live.get(session.room)!;
     room.remove(session.name!);
+    // Before the room may be freed: the other nodes hear of the last member here leaving too.
+    if (room.cluster) this.ownChanged(room, session.name!, -1);
     if (this.release(room)) return;
     room.presence.leave(session, session.name!, room.stamp(this.now()));
   }
@@ -239,8 +383,14 @@ export class Hub {
    * most recent first (see room-list.ts). `after` is the `next` of the page before (an unknown
    * one starts from the top). Costs `limit` rows, however many rooms there are.
    */
-  summaries({ after, limit }: { after?: string; limit: number }): Promise<RoomPage> {
-    return roomPage(this.options.store, this.unwritten, (room) => this.live.get(room)?.onlineCount ?? 0, parseRoomCursor(after), limit);
+  async summaries({ after, limit }: { after?: string; limit: number }): Promise<RoomPage> {
+    const cluster = this.cluster;
+    if (!cluster) return roomPage(this.options.store, this.unwritten, (room) => this.live.get(room)?.onlineCount ?? 0, parseRoomCursor(after), limit);
+    // Who is online on every node: one directory round trip for the page.
+    const page = await roomPage(this.options.store, this.unwritten, () => 0, parseRoomCursor(after), limit);
+    const counts = await cluster.directory.counts(page.rooms.map((r) => r.room));
+    for (const room of page.rooms) room.online = counts.get(room.room) ?? 0;
+    return page;
   }
 
   /** Retention: forget cached messages older than the cutoff, then prune the store. */
@@ -267,19 +417,35 @@ export class Hub {
     if (!room) {
       // At least one message kept, so that `recent` tells whether the room has any.
       const created = new LiveRoom(name, Math.max(1, this.options.historyLimit));
-      created.presence = new Presence(created, this.options.fanout, this.now, this.options.timers ?? globalTimers, this.presenceOptions);
+      const cluster = this.cluster;
+      if (cluster) this.joinCluster(cluster, created);
+      else created.presence = new Presence(created, this.options.fanout, this.now, this.options.timers ?? globalTimers, this.presenceOptions);
       room = created;
       this.live.set(name, created);
       // At least one message even with historyLimit 0: the newest one sets the room's clock.
-      created.loaded = this.options.store.page(name, { limit: Math.max(1, this.options.historyLimit) }).then(
-        (latest) => {
+      const latest = () => this.options.store.page(name, { limit: Math.max(1, this.options.historyLimit) });
+      // Several nodes: hear the room's frames before its history is read, so that a message sent
+      // in between is in one or the other (the sequence drops it from the second by its id).
+      const loading = cluster
+        ? cluster.bus.join(name).then(() => Promise.all([latest(), cluster.directory.load(name)]))
+        : latest().then((messages) => [messages] as const);
+      created.loaded = loading.then(
+        ([latest, others]) => {
           created.seed(latest);
+          created.cluster?.sequence.start(latest.length ? latest[latest.length - 1]!.id : 0);
           if (this.live.get(name) !== created) return;
+          if (others) cluster!.roster.reset(name, others); // nobody here yet to tell
           if (created.recent.length) this.unwritten.delete(name);
           else this.unwritten.add(name);
         },
         (error) => {
-          if (this.live.get(name) === created) this.live.delete(name); // the next join tries again
+          if (this.live.get(name) === created) {
+            this.live.delete(name); // the next join tries again
+            if (cluster) {
+              cluster.roster.drop(name);
+              cluster.bus.leave(name);
+            }
+          }
           throw error;
         },
       );
@@ -288,13 +454,35 @@ export class Hub {
     return room;
   }
 
+  /** A room going live on this node, with several nodes: its cluster-wide roster and its message order. */
+  private joinCluster(cluster: Cluster, room: LiveRoom) {
+    const roster = cluster.roster.room(room.name);
+    const timers = this.options.timers ?? globalTimers;
+    const sequence = new RoomSequence({
+      read: (after, limit) => this.options.store.page(room.name, { after, limit }),
+      deliverStored: (message) => this.heard(room, message, messageFrame(message)),
+      filled: (count) => cluster.events.gapFilled?.(count),
+      failed: (error) => cluster.events.error?.("gap repair", error),
+      timers,
+    });
+    room.cluster = { roster, sequence };
+    // Presence frames go to this node's members only: other nodes hear of a change as a count.
+    const here: Fanout = { publish: (name, data) => cluster.bus.deliver(name, data) };
+    room.presence = new Presence(roster, here, this.now, timers, this.presenceOptions);
+  }
+
   /** Drops a reference; frees the room with its last one. True when the room was freed. */
   private release(room: LiveRoom): boolean {
     if (--room.refs > 0) return false;
     room.presence.dispose();
+    room.cluster?.sequence.stop();
     if (this.live.get(room.name) === room) {
       this.live.delete(room.name);
       if (!room.recent.length) this.unwritten.delete(room.name);
+      if (this.cluster) {
+        this.cluster.roster.drop(room.name);
+        this.cluster.bus.leave(room.name);
+      }
     }
     return true;
   }
@@ -348,4 +536,10 @@ export class Hub {
     this.options.events?.error?.(code);
     if (peer.readyState === OPEN) peer.send(errorFrame(code, message, clientId, retryAfter));
   }
+}
+
+/** A message frame from another node, read back into the message it carries (for the room's memory). */
+function storedMessage(frame: string): Message {
+  const { id, room, name, message, timestamp } = JSON.parse(frame) as Message;
+  return { id, room, name, message, timestamp };
 }

@@ -1,5 +1,7 @@
 import type { Message } from "../protocol/frames";
+import type { RoomRoster } from "./cluster-roster";
 import type { Presence } from "./presence";
+import type { RoomSequence } from "./room-sequence";
 
 /**
  * The state of a room while it has members (the seed's Durable Object, in memory): who is
@@ -19,6 +21,8 @@ export class LiveRoom {
   loaded: Promise<void> = Promise.resolve();
   /** Its announcements of who joined and left (set by the hub that made the room). */
   presence!: Presence;
+  /** Several nodes: who is online on all of them, and the order of the room's messages. */
+  cluster?: { roster: RoomRoster; sequence: RoomSequence };
 
   constructor(
     readonly name: string,

@@ -133,8 +133,18 @@ export interface Fanout {
   publish(room: string, data: string, from?: Peer): void;
 }
 
-/** Where a frame from another node came from (socket.io-adapter's `uid`). */
-export interface RemoteMeta {
+/** What a node reads of another node's frame without parsing it (the envelope's header). */
+export interface FrameMeta {
+  /** A message: its id, and the id of the room's message before it (Appended.prev). */
+  id?: number;
+  prev?: number;
+  /** A presence change: the name, and how many sockets of it the sending node holds now (absolute). */
+  name?: string;
+  sockets?: number;
+}
+
+/** Where a frame from another node came from (socket.io-adapter's `uid`), and its header. */
+export interface RemoteMeta extends FrameMeta {
   /** The sending node's id: random per process. */
   node: string;
 }
@@ -168,8 +178,13 @@ export interface RoomBus extends Fanout {
   join(room: string): Promise<void>;
   /** Its last member here left: stop hearing the room (idempotent). */
   leave(room: string): void;
-  /** To this node's members only: frames from other nodes, once the hub has ordered them. */
-  deliver(room: string, data: string): void;
+  /**
+   * To this node's members only (with `from`, all but that member): frames from other nodes once
+   * the hub has ordered them, and this node's own messages once their turn came.
+   */
+  deliver(room: string, data: string, from?: Peer): void;
+  /** To the other nodes only, with the header they order it by (this node's members get it by `deliver`). */
+  relay(room: string, data: string, meta: FrameMeta): void;
   /**
    * Frames from other nodes in rooms this node joined, never its own. Until a handler is set
    * they are delivered to this node's members as they come (unordered: no gap repair).

@@ -98,6 +98,15 @@ export class Presence {
     this.changed();
   }
 
+  /**
+   * A socket joined or left on another node (already counted in the roster): announced to this
+   * node's members like a local change, held the same way.
+   */
+  remote(kind: "joined" | "left", name: string, timestamp: number) {
+    this.changes.push({ kind, name, timestamp, member: {} });
+    this.changed();
+  }
+
   /** Changes are waiting: the room must flush before it sends anything else (a message). */
   get pending(): boolean {
     return this.changes.length > 0;

@@ -49,6 +49,13 @@ const OPTIONS = {
     secret: "url",
     help: "PostgreSQL URL (postgres://user:password@host:5432/db): store messages there instead of the SQLite file; nodes may share it",
   }),
+  redisUrl: option({
+    env: "REDIS_URL",
+    default: undefined as string | undefined,
+    schema: optional(() => text().check(z.refine(isRedisUrl, "a redis:// or rediss:// URL"))),
+    secret: "url",
+    help: "Redis URL (redis://:password@host:6379): join the other nodes on this Redis (needs DATABASE_URL, shared by all of them)",
+  }),
   history: option({ env: "CHAT_HISTORY", default: 100, schema: int(0, 10_000), help: "messages sent on join" }),
   retentionDays: option({
     env: "CHAT_RETENTION_DAYS",
@@ -199,6 +206,9 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     else problems.push(`${named(key as keyof Options)}: ${shown(option, raw)} is invalid (${parsed.error.issues[0]?.message ?? "bad value"})`);
   }
   problems.push(...authProblems(config as Config));
+  // Nodes deliver each other's messages from one history: a SQLite file is one node's alone.
+  if (config.redisUrl !== undefined && config.databaseUrl === undefined)
+    problems.push(`${named("redisUrl")} needs ${named("databaseUrl")}: the nodes must share one PostgreSQL database (a SQLite file is one node's)`);
   if (problems.length) throw new ConfigError(problems.join("\n"));
   const given = (key: keyof typeof OPTIONS) => flags.has(key) || Boolean(env[OPTIONS[key].env]);
   // The join burst follows the connection cap: every socket an address may hold can (re)join at
@@ -240,6 +250,11 @@ const isDefault = (value: unknown, fallback: unknown) => (Array.isArray(value) &
 function isHttpUrl(value: string): boolean {
   const url = URL.parse(value);
   return url !== null && (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+}
+
+function isRedisUrl(value: string): boolean {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname !== "";
 }
 
 function isPostgresUrl(value: string): boolean {

@@ -1,9 +1,10 @@
 // The executable: parse the configuration, open the store, serve, shut down gracefully.
 import { ConfigError, parseConfig, redactUrl, unwiredSettings, usage } from "./config";
+import type { ClusterLink } from "./bus/cluster";
 import { localFanout } from "./bus/local";
 import { createApp } from "./http/app";
 import { createMetrics } from "./http/metrics";
-import { hubEvents } from "./http/observe";
+import { clusterEvents, hubEvents } from "./http/observe";
 import { serve } from "./http/serve";
 import { createLogger } from "./log";
 import { Hub } from "./rooms/hub";
@@ -38,7 +39,10 @@ const metrics = createMetrics();
 // PostgreSQL when DATABASE_URL is set (its module, loaded only then, stays out of a SQLite
 // node's start-up), else the SQLite file.
 const storeKind = config.databaseUrl === undefined ? "sqlite" : "postgres";
-const where = config.databaseUrl === undefined ? { db: config.db } : { database: redactUrl(config.databaseUrl) };
+const where = {
+  ...(config.databaseUrl === undefined ? { db: config.db } : { database: redactUrl(config.databaseUrl) }),
+  ...(config.redisUrl !== undefined && { redis: redactUrl(config.redisUrl) }),
+};
 let store: MessageStore;
 try {
   if (config.databaseUrl === undefined) store = openSqliteStore(config.db, { onCommit: metrics.onCommit });
@@ -53,10 +57,19 @@ try {
 
 // The parts are built and wired here, and only here: a store or a fan-out for several nodes is
 // chosen by swapping one line below, not inside the app.
-const fanout = metrics.counted(localFanout(() => chat.app.server)); // Bun's topics exist once it listens
+// With REDIS_URL, a cluster member: frames and rosters shared with the other nodes through Redis
+// (its module, too, is loaded only then).
+let cluster: ClusterLink | undefined;
+if (config.redisUrl !== undefined) {
+  const { openCluster } = await import("./bus/cluster");
+  cluster = openCluster({ url: config.redisUrl, server: () => chat.app.server, log });
+}
+const bus = cluster && metrics.countedBus(cluster.bus);
+const fanout = bus ?? metrics.counted(localFanout(() => chat.app.server)); // Bun's topics exist once it listens
 const hub = new Hub({
   store,
   fanout,
+  cluster: cluster && bus && { bus, directory: cluster.directory, events: clusterEvents(metrics, log) },
   historyLimit: config.history,
   limiter: new RateLimiter(config.rateLimit, config.rateBurst),
   joinLimiter: new RateLimiter(config.joinRate, config.joinBurst),
@@ -67,6 +80,7 @@ const chat = createApp({
   store,
   storeKind,
   hub,
+  cluster,
   maxConnectionsPerIp: config.maxConnectionsPerIp,
   maxHttpConnectionsPerIp: config.maxHttpConnectionsPerIp,
   hosts: config.hosts,

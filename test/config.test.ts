@@ -20,6 +20,7 @@ describe("parseConfig", () => {
       host: "0.0.0.0",
       db: "./chat.db",
       databaseUrl: undefined,
+      redisUrl: undefined,
       history: 100,
       retentionDays: undefined,
       rateLimit: 2,
@@ -52,6 +53,7 @@ describe("parseConfig", () => {
       HOST: "127.0.0.1",
       CHAT_DB: "/tmp/x.db",
       DATABASE_URL: "postgres://chat:pw@db.internal:5432/chat",
+      REDIS_URL: "redis://:pw@cache.internal:6379",
       CHAT_HISTORY: "7",
       CHAT_RETENTION_DAYS: "1.5",
       CHAT_RATE_LIMIT: "0",
@@ -71,6 +73,7 @@ describe("parseConfig", () => {
       host: "127.0.0.1",
       db: "/tmp/x.db",
       databaseUrl: "postgres://chat:pw@db.internal:5432/chat",
+      redisUrl: "redis://:pw@cache.internal:6379",
       history: 7,
       retentionDays: 1.5,
       rateLimit: 0,
@@ -153,6 +156,21 @@ describe("parseConfig", () => {
     expect(message).toContain("mysql://chat:***@db/chat");
     expect(message).not.toContain("hunter2");
     expect(fails(["--database-url", "not a url with hunter2"])).not.toContain("hunter2");
+  });
+
+  test("REDIS_URL: a redis:// or rediss:// URL (--redis-url), only with DATABASE_URL; its password is never shown", () => {
+    const pg = { DATABASE_URL: "postgres://u@db/chat" };
+    expect(parseConfig(["--redis-url", "rediss://:s3cret@cache:6380"], pg).redisUrl).toBe("rediss://:s3cret@cache:6380");
+    expect(parseConfig([], { ...pg, REDIS_URL: "" }).redisUrl).toBeUndefined();
+    const bad = fails([], { ...pg, REDIS_URL: "http://:hunter2@cache" });
+    expect(bad).toContain("REDIS_URL");
+    expect(bad).toContain("http://:***@cache");
+    expect(bad).not.toContain("hunter2");
+    // A SQLite file is one node's: a cluster member without a shared database is refused.
+    const alone = fails([], { REDIS_URL: "redis://:hunter2@cache:6379" });
+    expect(alone).toContain("DATABASE_URL");
+    expect(alone).toContain("one PostgreSQL database");
+    expect(alone).not.toContain("hunter2");
   });
 
   test("an invalid flag fails even when the environment holds a valid value", () => {

@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from "../log";
 import { CLOSE, isRoomName, LIMITS } from "../protocol/limits";
 import { MessagesPage, MessagesQuery, RoomList, RoomsQuery } from "../protocol/rest";
 import { Hub, Session } from "../rooms/hub";
+import type { ClusterLink } from "../bus/cluster";
 import type { Fanout, MessageStore } from "../rooms/ports";
 import type { PresenceOptions } from "../rooms/presence";
 import { RateLimiter } from "../rooms/rate-limit";
@@ -15,7 +16,7 @@ import { Connections } from "./connections";
 import { clientAddress, clientKey, originAllowed } from "./guards";
 import { docs } from "./docs";
 import { createMetrics, type Metrics } from "./metrics";
-import { hubEvents, observe } from "./observe";
+import { clusterEvents, hubEvents, observe } from "./observe";
 import { requestGuard } from "./request-guard";
 import { socketData } from "./socket";
 
@@ -28,8 +29,13 @@ export interface AppOptions {
   store: MessageStore;
   /** Which store that is, for GET /health (default "sqlite"). */
   storeKind?: "sqlite" | "postgres";
-  /** The room logic; default: one built here on `fanout` and the limits below. */
+  /** The room logic; default: one built here on `fanout` (or `cluster`) and the limits below. */
   hub?: Hub;
+  /**
+   * Several nodes (src/bus/cluster.ts): the hub catches up when its link comes back, /health
+   * reports Redis, shutdown closes the link. A hub given above must be built on the same link.
+   */
+  cluster?: ClusterLink;
   /** How a room's frames reach its members; default: Bun's topics on this server (src/bus/local.ts). */
   fanout?: Fanout;
   /** Messages per client; default: one from `rateLimit`/`rateBurst`. */
@@ -87,7 +93,15 @@ export function createApp(options: AppOptions) {
   );
 
   const storeKind = options.storeKind ?? "sqlite";
-  const health = () => ({ ok: true as const, store: storeKind, connections: connections.size, rooms: hub.liveRooms });
+  const { cluster } = options;
+  // A node whose Redis is down still serves its own members: ok, with redis "down".
+  const health = () => ({
+    ok: true as const,
+    store: storeKind,
+    ...(cluster && { redis: cluster.bus.status().up ? ("up" as const) : ("down" as const) }),
+    connections: connections.size,
+    rooms: hub.liveRooms,
+  });
   const app = new Elysia({
     serve: {
       // Not Bun's development mode: it would start a file watcher (HMR for the page) per server.
@@ -107,11 +121,13 @@ export function createApp(options: AppOptions) {
     },
   });
 
+  const bus = cluster && metrics.countedBus(cluster.bus);
   const hub: Hub =
     options.hub ??
     new Hub({
       store: options.store,
-      fanout: metrics.counted(options.fanout ?? localFanout(() => app.server)),
+      fanout: bus ?? metrics.counted(options.fanout ?? localFanout(() => app.server)),
+      cluster: cluster && bus && { bus, directory: cluster.directory, events: clusterEvents(metrics, log) },
       historyLimit: options.historyLimit ?? 100,
       limiter: options.limiter ?? new RateLimiter(options.rateLimit ?? 0, options.rateBurst ?? 10),
       joinLimiter: options.joinLimiter ?? new RateLimiter(options.joinRate ?? 0, options.joinBurst ?? 100),
@@ -119,6 +135,7 @@ export function createApp(options: AppOptions) {
       now,
       events: hubEvents(metrics, log),
     });
+  cluster?.onLinkBack(() => hub.linkBack());
   metrics.watch({ connections: () => connections.size, rooms: () => hub.liveRooms, clients: () => connections.clients });
 
   const timers = [
@@ -226,6 +243,8 @@ export function createApp(options: AppOptions) {
       for (const ws of connections.sockets) ws.close(CLOSE.goingAway, "server shutting down");
       await hub.drain();
       await routes.stop(true);
+      // The directory's close removes this node's rosters at once: the others need no ttl to see them go.
+      if (cluster) await Promise.all([cluster.directory.close(), cluster.bus.close()]);
     },
   };
 }

@@ -6,7 +6,7 @@
 import type * as Prom from "prom-client";
 import { ERROR_CODES, type ErrorCode } from "../protocol/limits";
 import type { AbusablePeer } from "../rooms/hub";
-import type { Fanout } from "../rooms/ports";
+import type { Fanout, RoomBus } from "../rooms/ports";
 import type { Socket } from "./socket";
 
 /**
@@ -41,7 +41,12 @@ export function createMetrics() {
     errors: Object.fromEntries(ERROR_CODES.map((code) => [code, 0])) as Record<ErrorCode, number>,
     closed: Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, 0])) as Record<CloseReason, number>,
     refused: Object.fromEntries(REFUSE_REASONS.map((reason) => [reason, 0])) as Record<RefuseReason, number>,
+    /** Several nodes: message frames heard from other nodes, and messages gap repairs read from the store. */
+    remoteMessages: 0,
+    gapFilled: 0,
   };
+  /** Several nodes: times the link to Redis came back (the bus counts them). */
+  let reconnects = () => 0;
   let gauges: Gauges = { connections: () => 0, rooms: () => 0, clients: () => 0 };
   let registered: ReturnType<typeof register> | undefined;
   const prom = () => (registered ??= register());
@@ -101,6 +106,9 @@ export function createMetrics() {
     labelled("chat_errors_total", "Error frames sent, by code", "code", tally.errors);
     counter("chat_rate_limited_frames_total", "Frames refused by the rate limiters (messages and joins)", () => tally.errors.rate_limited);
     labelled("chat_sockets_closed_total", "Sockets the server closed itself, by reason", "reason", tally.closed);
+    counter("chat_cluster_remote_messages_total", "Message frames heard from other nodes through Redis", () => tally.remoteMessages);
+    counter("chat_cluster_gap_filled_total", "Messages this node missed on Redis and read from the database instead (gap repair)", () => tally.gapFilled);
+    counter("chat_redis_reconnects_total", "Times a connection to Redis came back after a drop", () => reconnects());
     labelled("chat_upgrades_refused_total", "WebSocket upgrades refused before the upgrade, by reason", "reason", tally.refused);
     const batch = new Histogram({
       name: "chat_store_batch_size",
@@ -129,6 +137,25 @@ export function createMetrics() {
     /** The fan-out with each room publish counted as one frame out per recipient. */
     counted(fanout: Fanout): Fanout {
       return countedFanout(fanout, tally, subscribers);
+    },
+    /** A bus whose deliveries (frames to this node's members) are counted like a fan-out's. */
+    countedBus(bus: RoomBus): RoomBus {
+      const counted = countedFanout(bus, tally, subscribers);
+      reconnects = () => bus.status().reconnects;
+      return {
+        node: bus.node,
+        publish: counted.publish,
+        deliver(room, data, from) {
+          tally.framesOut += (subscribers.get(room) ?? 0) - (from ? 1 : 0);
+          bus.deliver(room, data, from);
+        },
+        relay: (room, data, meta) => bus.relay(room, data, meta),
+        join: (room) => bus.join(room),
+        leave: (room) => bus.leave(room),
+        onRemote: (handler) => bus.onRemote(handler),
+        status: () => bus.status(),
+        close: () => bus.close(),
+      };
     },
     /** Where the gauges read from (set by createApp once it has its hub and connections). */
     watch(sources: Gauges) {

@@ -2,7 +2,7 @@
 // and the periodic sweeps. Kept apart so that app.ts reads as routes and wiring only.
 import type { Logger } from "../log";
 import { CLOSE } from "../protocol/limits";
-import type { HubEvents } from "../rooms/hub";
+import type { ClusterEvents, HubEvents } from "../rooms/hub";
 import type { Connections } from "./connections";
 import { MeteredPeer, type Metrics, type RefuseReason } from "./metrics";
 import type { SocketEvents } from "./socket";
@@ -17,6 +17,16 @@ export function hubEvents(metrics: Metrics, log: Logger): HubEvents {
       tally.closed.flooding++;
       log.warn("closed for flooding", { client, room });
     },
+  };
+}
+
+/** The hub's cluster events as counters and log lines. */
+export function clusterEvents(metrics: Metrics, log: Logger): ClusterEvents {
+  const { tally } = metrics;
+  return {
+    remoteMessage: () => void tally.remoteMessages++,
+    gapFilled: (count) => void (tally.gapFilled += count),
+    error: (what, error) => log.warn(`${what} failed; retrying`, { error: String(error) }),
   };
 }
 

@@ -112,7 +112,8 @@ export function openRedisBus(options: RedisBusOptions): RoomBus {
     if (envelope.node === node || !rooms.has(envelope.room)) return; // own echo, or a room just left
     counts.remoteFrames++;
     try {
-      handler(envelope.room, frame, envelope);
+      const { room, ...meta } = envelope;
+      handler(room, frame, meta);
     } catch (error) {
       events.error?.(error);
     }

@@ -63,6 +63,8 @@ let cluster: ClusterLink | undefined;
 if (config.redisUrl !== undefined) {
   const { openCluster } = await import("./bus/cluster");
   cluster = openCluster({ url: config.redisUrl, server: () => chat.app.server, log });
+  // A few seconds at most: with Redis down the node starts anyway, serving its own members.
+  if (!(await cluster.ready(3_000))) log.warn("redis not reachable yet: serving this node's members only until it is", { redis: redactUrl(config.redisUrl) });
 }
 const bus = cluster && metrics.countedBus(cluster.bus);
 const fanout = bus ?? metrics.counted(localFanout(() => chat.app.server)); // Bun's topics exist once it listens

@@ -12,6 +12,12 @@ export interface ClusterLink {
   directory: PresenceDirectory;
   /** Called each time the link comes up (the first time too: rooms may have gone live while it was down). */
   onLinkBack(fn: () => void): void;
+  /**
+   * Resolves once the link is up, or after `timeoutMs` without it (true: up). A node waits for
+   * it before it listens, so that its first /health and its first joins find the link up; a
+   * node whose Redis is down starts all the same and serves its own members.
+   */
+  ready(timeoutMs: number): Promise<boolean>;
 }
 
 export interface ClusterOptions {
@@ -26,6 +32,7 @@ export interface ClusterOptions {
 export function openCluster({ url, server, nodeTtlMs, log }: ClusterOptions): ClusterLink {
   let linkBack = () => {};
   let wasUp = false;
+  const firstUp = Promise.withResolvers<boolean>();
   const bus = openRedisBus({
     url,
     server,
@@ -34,6 +41,7 @@ export function openCluster({ url, server, nodeTtlMs, log }: ClusterOptions): Cl
         if (up === wasUp) return;
         wasUp = up;
         if (up) {
+          firstUp.resolve(true);
           log?.info("redis up", {});
           linkBack();
         } else log?.warn("redis down: serving this node's members only until it is back", {});
@@ -49,6 +57,10 @@ export function openCluster({ url, server, nodeTtlMs, log }: ClusterOptions): Cl
     directory,
     onLinkBack(fn) {
       linkBack = fn;
+    },
+    ready(timeoutMs) {
+      const timer = setTimeout(() => firstUp.resolve(false), timeoutMs);
+      return firstUp.promise.finally(() => clearTimeout(timer));
     },
   };
 }

@@ -49,7 +49,7 @@ async function startNodes(count: number, redis?: TestRedis): Promise<{ nodes: No
     });
     nodes.push(node);
   }
-  for (const node of nodes) await until(() => node.link.bus.status().up, "the node's link to Redis up");
+  for (const node of nodes) expect(await node.link.ready(10_000)).toBe(true);
   return { nodes, redis };
 }
 

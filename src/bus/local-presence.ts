@@ -14,6 +14,8 @@ export function localPresence(node = "local"): PresenceDirectory {
     },
     load: async () => new Map(),
     counts: async (rooms) => new Map(rooms.map((room) => [room, mine.get(room)?.size ?? 0])),
+    markUnwritten() {},
+    unwrittenRooms: async () => [],
     onNodeGone() {},
     onNodeBack() {},
     async close() {

@@ -22,6 +22,8 @@ import { online } from "./local-presence";
 export const presenceKey = (room: string) => `chat:presence:${room}`;
 const HEARTBEAT = "chat:node:";
 export const heartbeatKey = (node: string) => `${HEARTBEAT}${node}`;
+/** Rooms live somewhere with no message yet: a sorted set, each scored by when its mark lapses (ms). */
+export const UNWRITTEN_KEY = "chat:unwritten";
 /** A field's node ends at its first "/": node ids have none, names may. */
 const field = (node: string, name: string) => `${node}/${name}`;
 
@@ -127,6 +129,12 @@ export function openRedisPresence(options: RedisPresenceOptions): PresenceDirect
   const unsure = new Set<string>(); // rooms where a write failed, or Redis lost them: replace whole
   const known = new Set<string>(); // other nodes seen in this node's rooms
   const reported = new Set<string>(); // reported gone and not back
+  const unwritten = new Set<string>(); // this node's live rooms without a message: marked, refreshed with the heartbeat
+  const mark = (rooms: Iterable<string>) => {
+    const lapses = String(Date.now() + ttl);
+    const members = [...rooms].flatMap((room) => [lapses, room]);
+    if (members.length && client.connected && !closed) client.send("ZADD", [UNWRITTEN_KEY, ...members]).catch(() => {});
+  };
   let flushing: Promise<void> | undefined;
   // Settles at the first connection, or after a second without one: a publish right after
   // opening is written, and a node started while Redis is down waits once, briefly. (Bun's
@@ -185,6 +193,8 @@ export function openRedisPresence(options: RedisPresenceOptions): PresenceDirect
       const before = await client.send("SET", [heartbeatKey(node), "1", "PX", String(ttl), "GET"]);
       // A room's hash expires ttl after its last live holder refreshed it: no dead room lingers.
       for (const room of mine.keys()) client.send("PEXPIRE", [presenceKey(room), String(ttl)]).catch(() => {});
+      mark(unwritten);
+      client.send("ZREMRANGEBYSCORE", [UNWRITTEN_KEY, "-inf", String(Date.now())]).catch(() => {});
       if (before === null) {
         // A restarted Redis, or a drop longer than ttl (the others dropped this node's fields).
         for (const room of new Set([...mine.keys(), ...written.keys()])) {
@@ -279,6 +289,26 @@ export function openRedisPresence(options: RedisPresenceOptions): PresenceDirect
         return new Map(rooms.map((room) => [room, mine.get(room)?.size ?? 0]));
       }
     },
+    markUnwritten(room, state) {
+      if (state === "unwritten") {
+        if (unwritten.has(room)) return;
+        unwritten.add(room);
+        mark([room]);
+        return;
+      }
+      unwritten.delete(room);
+      // Written: no node should list it any more (each node that holds it says so too).
+      if (state === "written" && client.connected && !closed) client.send("ZREM", [UNWRITTEN_KEY, room]).catch(() => {});
+    },
+    async unwrittenRooms() {
+      await first.promise;
+      try {
+        const rooms = (await client.send("ZRANGEBYSCORE", [UNWRITTEN_KEY, String(Date.now()), "+inf"])) as string[];
+        return rooms.toSorted();
+      } catch {
+        return [...unwritten].sort();
+      }
+    },
     onNodeGone(fn) {
       gone = fn;
     },
@@ -295,6 +325,7 @@ export function openRedisPresence(options: RedisPresenceOptions): PresenceDirect
         // A clean stop: the others see its members go at once, not after a timeout.
         const rooms = new Set([...mine.keys(), ...written.keys()]);
         const removals = [...rooms].map((room) => client.send("EVAL", [REPLACE, "1", presenceKey(room), node, String(ttl)]));
+        // Its unwritten marks lapse within ttl (another node may hold the same rooms).
         await Promise.all([...removals, client.send("DEL", [heartbeatKey(node)])]).catch(() => {});
       }
       mine.clear();

@@ -279,7 +279,7 @@ export class Hub {
   /** A message of the room reaches this node's members, in its turn (a local one but its sender). */
   private heard(room: LiveRoom, message: Message, text: string, from?: Peer) {
     if (this.live.get(room.name) !== room) return;
-    if (!room.recent.length) this.unwritten.delete(room.name);
+    if (!room.recent.length) this.written(room.name);
     room.remember(message);
     if (room.presence.pending) room.presence.flush();
     this.cluster!.bus.deliver(room.name, text, from);
@@ -386,18 +386,35 @@ export class Hub {
   async summaries({ after, limit }: { after?: string; limit: number }): Promise<RoomPage> {
     const cluster = this.cluster;
     if (!cluster) return roomPage(this.options.store, this.unwritten, (room) => this.live.get(room)?.onlineCount ?? 0, parseRoomCursor(after), limit);
-    // Who is online on every node: one directory round trip for the page.
-    const page = await roomPage(this.options.store, this.unwritten, () => 0, parseRoomCursor(after), limit);
+    // Rooms live on any node without a message, and who is online on every node: two
+    // directory round trips for the page.
+    const unwritten = new SortedNames();
+    for (const room of await cluster.directory.unwrittenRooms()) unwritten.add(room);
+    const page = await roomPage(this.options.store, unwritten, () => 0, parseRoomCursor(after), limit);
     const counts = await cluster.directory.counts(page.rooms.map((r) => r.room));
     for (const room of page.rooms) room.online = counts.get(room.room) ?? 0;
+    // A mark whose room emptied is listed until it lapses: not a room anyone is in.
+    page.rooms = page.rooms.filter((room) => room.lastMessageAt !== null || room.online > 0);
     return page;
+  }
+
+  /** A live room here has no stored message (listed first by GET /rooms, on every node). */
+  private unwrittenHere(name: string) {
+    this.unwritten.add(name);
+    this.cluster?.directory.markUnwritten(name, "unwritten");
+  }
+
+  /** A live room here got its first message. */
+  private written(name: string) {
+    this.unwritten.delete(name);
+    this.cluster?.directory.markUnwritten(name, "written");
   }
 
   /** Retention: forget cached messages older than the cutoff, then prune the store. */
   async prune(olderThan: number): Promise<number> {
     for (const room of this.live.values()) {
       room.forget(olderThan);
-      if (!room.recent.length) this.unwritten.add(room.name); // all its messages go now
+      if (!room.recent.length) this.unwrittenHere(room.name); // all its messages go now
     }
     return this.options.store.prune(olderThan);
   }
@@ -436,7 +453,7 @@ export class Hub {
           if (this.live.get(name) !== created) return;
           if (others) cluster!.roster.reset(name, others); // nobody here yet to tell
           if (created.recent.length) this.unwritten.delete(name);
-          else this.unwritten.add(name);
+          else this.unwrittenHere(name);
         },
         (error) => {
           if (this.live.get(name) === created) {
@@ -480,6 +497,7 @@ export class Hub {
       this.live.delete(room.name);
       if (!room.recent.length) this.unwritten.delete(room.name);
       if (this.cluster) {
+        this.cluster.directory.markUnwritten(room.name, "gone");
         this.cluster.roster.drop(room.name);
         this.cluster.bus.leave(room.name);
       }

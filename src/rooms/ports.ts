@@ -246,6 +246,15 @@ export interface PresenceDirectory {
    * rosters are back. `load` the rooms it holds to see its members again.
    */
   onNodeBack(handler: (node: string) => void): void;
+  /**
+   * Rooms live on some node that have no stored message yet (GET /rooms lists them first, on
+   * every node). This node says so of its live rooms ("unwritten"), takes it back once one got
+   * its first message ("written"), or stops saying it when the room is no longer live here
+   * ("gone": the mark lapses within the heartbeat's ttl unless another node holds it too).
+   */
+  markUnwritten(room: string, state: "unwritten" | "written" | "gone"): void;
+  /** The rooms some live node marks unwritten, sorted by name; this node's own while the link is down. */
+  unwrittenRooms(): Promise<string[]>;
   /** Removes this node's rosters (a clean stop) and stops; the others then need no timeout. */
   close(): Promise<void>;
 }

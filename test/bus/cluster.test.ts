@@ -84,8 +84,8 @@ describe("two nodes on one PostgreSQL and one Redis", () => {
     expect(await (await fetch(`${a.server.base}/health`)).json()).toMatchObject({ ok: true, store: "postgres", redis: "up" });
 
     const ann = await Client.joined(a.ws("r"), "ann");
-    // Once A has written its roster to Redis (its GET /rooms counts from there), B loads it.
-    await until(async () => (await (await fetch(`${a.server.base}/rooms`)).json()).rooms.some((r: any) => r.room === "r" && r.online === 1), "ann online in the directory");
+    // A room with no message yet, live on A only: B lists it too, counting A's member.
+    await until(async () => (await (await fetch(`${b.server.base}/rooms`)).json()).rooms.some((r: any) => r.room === "r" && r.online === 1), "ann's room in B's room list");
     const bob = await Client.open(b.ws("r"));
     bob.send({ type: "join", name: "bob" });
     const history = await bob.next("history");

@@ -317,12 +317,13 @@ export class Hub {
 
   /** A node died without a word: its members leave every room here, told to this node's members. */
   private nodeGone(node: string) {
-    const gone = this.cluster!.roster.dropNode(node);
-    for (const [roomName, names] of gone) {
-      const room = this.live.get(roomName);
-      if (!room) continue;
+    for (const room of this.live.values()) {
+      const roster = room.cluster?.roster;
+      if (!roster) continue;
       const timestamp = room.stamp(this.now());
-      for (const name of names) room.presence.remote("left", name, timestamp);
+      // One name at a time, each announced as it goes: a `left` counts who is still there after
+      // it, so the last one says the room is down to the live nodes' members.
+      for (const [name, sockets] of [...roster.of(node)]) if (roster.remove(node, name, sockets)) room.presence.remote("left", name, timestamp);
     }
   }
 

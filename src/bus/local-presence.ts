@@ -5,6 +5,7 @@ import type { NodeRoster, PresenceDirectory } from "../rooms/ports";
 
 export function localPresence(node = "local"): PresenceDirectory {
   const mine = new Map<string, Set<string>>(); // room -> names online here
+  const unwritten = new Set<string>();
   return {
     node,
     async publish(room, roster) {
@@ -14,8 +15,11 @@ export function localPresence(node = "local"): PresenceDirectory {
     },
     load: async () => new Map(),
     counts: async (rooms) => new Map(rooms.map((room) => [room, mine.get(room)?.size ?? 0])),
-    markUnwritten() {},
-    unwrittenRooms: async () => [],
+    markUnwritten(room, state) {
+      if (state === "unwritten") unwritten.add(room);
+      else unwritten.delete(room);
+    },
+    unwrittenRooms: async () => [...unwritten].sort(),
     onNodeGone() {},
     onNodeBack() {},
     async close() {

@@ -15,6 +15,15 @@ export interface PresenceImplementation {
 
 const roster = (entries: [string, number][]) => new Map(entries);
 
+/** Marks are written without a promise: wait (bounded) until another read shows them. */
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
 export function runPresenceContract(implementation: PresenceImplementation) {
   const { name, maxNodes } = implementation;
   const cluster = maxNodes > 1 ? test : () => {};
@@ -47,6 +56,25 @@ export function runPresenceContract(implementation: PresenceImplementation) {
     await a.publish("r", mutable);
     mutable.set("bob", 1);
     expect(await a.counts(["r"])).toEqual(new Map([["r", 1]]));
+  });
+
+  test(`${name}: rooms marked unwritten are listed, sorted, until written or gone here`, async () => {
+    const [a] = (await nodes(1)) as [PresenceDirectory];
+    a.markUnwritten("s", "unwritten");
+    a.markUnwritten("r", "unwritten");
+    a.markUnwritten("t", "unwritten");
+    await until(async () => (await a.unwrittenRooms()).join() === "r,s,t", "three rooms listed");
+    a.markUnwritten("s", "written");
+    await until(async () => (await a.unwrittenRooms()).join() === "r,t", "a written room no longer listed");
+  });
+
+  cluster(`${name}: every node lists the rooms any live node marks unwritten; written anywhere takes it back`, async () => {
+    const [a, b] = (await nodes(2)) as [PresenceDirectory, PresenceDirectory];
+    a.markUnwritten("quiet", "unwritten");
+    b.markUnwritten("calm", "unwritten");
+    for (const node of [a, b]) await until(async () => (await node.unwrittenRooms()).join() === "calm,quiet", `both rooms listed on ${node.node}`);
+    b.markUnwritten("quiet", "written"); // b heard its first message
+    await until(async () => (await a.unwrittenRooms()).join() === "calm", "a written room gone on the other node");
   });
 
   cluster(`${name}: each node loads the other nodes' rosters exactly, and counts the distinct names of all`, async () => {

@@ -213,3 +213,26 @@ test("redis: a node started while Redis is down answers at once from what it has
   while ((await b.load("r")).size === 0 && Date.now() < deadline) await Bun.sleep(100);
   expect(await b.load("r")).toEqual(new Map([["a", roster([["ann", 1]])]]));
 }, 30_000);
+
+test("redis: an unwritten mark lapses within the ttl once its node stops holding the room (a dead node stops refreshing alike); refreshed while held", async () => {
+  const redis = await startRedis();
+  const a = open(redis.url, "a");
+  const b = open(redis.url, "b");
+  a.directory.markUnwritten("held", "unwritten");
+  a.directory.markUnwritten("left", "unwritten");
+  const listed = async () => (await b.directory.unwrittenRooms()).join();
+  const started = Date.now();
+  for (;;) {
+    if ((await listed()) === "held,left") break;
+    if (Date.now() - started > 5_000) throw new Error(`marks never listed: ${await listed()}`);
+    await Bun.sleep(10);
+  }
+  a.directory.markUnwritten("left", "gone"); // no longer live on a: not taken back (another node may hold it)
+  expect(await listed()).toBe("held,left");
+  // Beyond the ttl: the room still held was refreshed by a's heartbeat, the other lapsed.
+  while ((await listed()) !== "held") {
+    if (Date.now() - started > 3 * TTL + 2_000) throw new Error(`the gone room's mark never lapsed: ${await listed()}`);
+    await Bun.sleep(50);
+  }
+  expect(Date.now() - started).toBeGreaterThanOrEqual(TTL - 100);
+});

@@ -1,5 +1,7 @@
 // The room logic of the contract: join, history, presence, messages, leave. It speaks frames
-// (as JSON strings) to Peers and stores through a MessageStore; it imports no I/O library.
+// (as JSON strings) to Peers and stores through a MessageStore; it imports no I/O library. With
+// `cluster` it is one node of several: messages reach members through room-sequence.ts (in id
+// order, gaps filled from the store), and presence counts every node (cluster-roster.ts).
 import { errorFrame, historyFrame, messageFrame, withClientId } from "../protocol/encode";
 import type { JoinFrame, Message, SendFrame } from "../protocol/frames";
 import { ClusterRoster } from "./cluster-roster";

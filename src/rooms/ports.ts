@@ -127,7 +127,7 @@ export interface Peer {
   readonly readyState: number;
 }
 
-/** Delivers a room's frames to its members: on this node (src/bus/local.ts), later across nodes. */
+/** Delivers a room's frames to its members: on this node (src/bus/local.ts); RoomBus below spans nodes. */
 export interface Fanout {
   /** To every member of the room; with `from`, to all but that member (it gets its own copy apart). */
   publish(room: string, data: string, from?: Peer): void;

@@ -293,7 +293,7 @@ export class Hub {
     if (!room?.cluster) return;
     if (meta.id !== undefined && meta.prev !== undefined) {
       this.cluster!.events.remoteMessage?.();
-      room.cluster.sequence.offer({ id: meta.id, prev: meta.prev, deliver: () => this.heard(room, storedMessage(data), data) });
+      room.cluster.sequence.offer({ id: meta.id, prev: meta.prev, deliver: () => this.heard(room, messageOfFrame(data), data) });
     } else if (meta.name !== undefined && meta.sockets !== undefined) {
       const { roster } = room.cluster;
       const held = roster.of(meta.node).get(meta.name) ?? 0;
@@ -560,7 +560,7 @@ export class Hub {
 }
 
 /** A message frame from another node, read back into the message it carries (for the room's memory). */
-function storedMessage(frame: string): Message {
-  const { id, room, name, message, timestamp } = JSON.parse(frame) as Message;
-  return { id, room, name, message, timestamp };
+function messageOfFrame(frame: string): Message {
+  const { id, room, name, message, timestamp, userId } = JSON.parse(frame) as Message;
+  return userId === undefined ? { id, room, name, message, timestamp } : { id, room, name, message, timestamp, userId };
 }

@@ -28,6 +28,8 @@ export interface Cluster {
   addNode(env?: Record<string, string>): Promise<Node>;
   /** `CLIENT KILL TYPE pubsub` through a connection of our own: every node's subscriber drops. Resolves with how many. */
   killSubscribers(): Promise<number>;
+  /** Connections in pub/sub mode right now (`CLIENT LIST TYPE pubsub`): a node holding its rooms' channels has one. */
+  subscribers(): Promise<number>;
 }
 
 /** Environment each node gets beyond DATABASE_URL and REDIS_URL. */
@@ -62,6 +64,9 @@ export function useCluster() {
         addNode,
         async killSubscribers() {
           return Number(await redis.command("CLIENT", ["KILL", "TYPE", "pubsub"]));
+        },
+        async subscribers() {
+          return String(await redis.command("CLIENT", ["LIST", "TYPE", "pubsub"])).split("\n").filter(Boolean).length;
         },
       };
     },
@@ -190,10 +195,11 @@ export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => bo
 }
 
 /**
- * What a member's log must be: every message of the room from `fromId` on, each once, in id
- * order, equal (ids, texts, names) to the room's history from REST.
+ * What a member's log must be: the room's history from REST (ids, texts, names, timestamps),
+ * each message once, in id order (or in any order, with `inIdOrder: false`).
  */
-export function expectLogEquals(log: any[], history: any[], who: string) {
+export function expectLogEquals(log: any[], history: any[], who: string, { inIdOrder = true } = {}) {
+  if (!inIdOrder) log = log.toSorted((x, y) => x.id - y.id);
   const ids = log.map((m) => m.id);
   const duplicates = ids.filter((id, i) => ids.indexOf(id) !== i);
   if (duplicates.length) throw new Error(`${who}: got ids ${duplicates.slice(0, 5).join(", ")} more than once`);

@@ -1,7 +1,7 @@
 // Presence across nodes (issue 13): `online` in `history`, and `count`/`online` in `joined` and
 // `left`, count the room's members on every node, and so does `online` in GET /rooms on every node.
 import { describe, expect, test } from "bun:test";
-import { eventually, join, listedOnline, useCluster, waitForFrame } from "./harness";
+import { eventually, join, listedOnline, say, useCluster, waitForFrame } from "./harness";
 
 const cluster = useCluster();
 
@@ -10,6 +10,7 @@ describe("presence across nodes", () => {
     const { nodes } = await cluster.start(3);
     const [a, b, c] = nodes as [any, any, any];
     const ada = await join(a, "plaza", "ada");
+    await say(ada, "hello"); // a stored room: every node lists it (rooms without messages: next test)
     // A node writes its roster to Redis after the join it serves: wait until the next node can
     // see it (REST), so that what follows is about delivery, not a race with that write.
     await eventually(() => listedOnline(b, "plaza"), (n) => n === 1, "GET /rooms online on node b once ada joined on node a", 5_000);
@@ -42,5 +43,15 @@ describe("presence across nodes", () => {
       expect(left.online.toSorted(), who).toEqual(["ada", "carol"]);
     }
     for (const node of nodes) await eventually(() => listedOnline(node, "plaza"), (n) => n === 2, `GET /rooms online on node ${node.label} after bob left`, 5_000);
+  });
+
+  test("a room whose members are all on one node and that has no message yet: GET /rooms on every node lists it, with its online count", async () => {
+    const { nodes } = await cluster.start(2);
+    const [a, b] = nodes as [any, any];
+    await join(a, "quiet", "ada");
+    await join(a, "quiet", "amy");
+    // "Rooms with people online and no message yet" come first in GET /rooms: on every node,
+    // since `online` counts the members of every node.
+    for (const node of [a, b]) await eventually(() => listedOnline(node, "quiet"), (n) => n === 2, `GET /rooms on node ${node.label} listing "quiet" (2 online on node a, no message)`, 5_000);
   });
 });

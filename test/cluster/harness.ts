@@ -174,6 +174,15 @@ export async function restHistory(node: Node, room: string): Promise<any[]> {
   }
 }
 
+/** A counter's value on a node's /metrics (summed over its labels; 0 when absent). */
+export async function metric(node: Node, name: string): Promise<number> {
+  const text = await (await fetch(`${node.base}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((line) => line.startsWith(name) && /^[a-z_]+(\{[^}]*\})? /.test(line) && line.split(/[{ ]/)[0] === name)
+    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+}
+
 /** `online` of a room in GET /rooms on a node (0 when it is not listed). */
 export async function listedOnline(node: Node, room: string): Promise<number> {
   const { rooms } = (await (await fetch(`${node.base}/rooms?limit=1000`)).json()) as { rooms: { room: string; online: number }[] };

@@ -20,10 +20,18 @@ describe("a node killed -9", () => {
 
     const total = 200;
     const texts = Array.from({ length: total }, (_, i) => `m ${i}`);
-    for (const text of texts) writer.send({ type: "message", message: text, clientId: text });
-    // Killed mid-stream: some messages acked, others stored or not, none of it announced.
-    await waitForMessage(writer, () => messagesOf(writer).filter((m) => m.clientId).length >= 40, "the writer's first 40 acks");
-    await a.kill9();
+    // 40 messages acked; then the other 160 at once, and node a killed as soon as the first of
+    // them reaches node b: some are stored by then and perhaps not yet acked, others not stored.
+    const firstPart = texts.slice(0, 40);
+    for (const text of firstPart) writer.send({ type: "message", message: text, clientId: text });
+    await waitForTexts(writer, firstPart, "the writer's first 40 acks");
+    let killing: Promise<void> | undefined;
+    readerB.ws.addEventListener("message", (e) => {
+      if (!killing && JSON.parse(String(e.data)).message === texts[40]) killing = a.kill9();
+    });
+    for (const text of texts.slice(40)) writer.send({ type: "message", message: text, clientId: text });
+    await waitForMessage(readerB, (m) => m.message === texts[40], "reader-b getting the first of the 160");
+    await killing;
     await Promise.all([writer.waitClose(), readerA.waitClose()]);
 
     const acked = messagesOf(writer).filter((m) => m.clientId !== undefined);
@@ -35,6 +43,7 @@ describe("a node killed -9", () => {
     const readerA2 = await join(b, room, "reader-a", { since: lastSeen(readerA) });
     const writer2 = await join(b, room, "writer", { since: lastSeen(writer) });
     const unacked = texts.filter((t) => !ackedTexts.has(t));
+    console.log(`killed with ${acked.length} of ${total} acked and ${(await restHistory(b, room)).length} stored; ${unacked.length} re-sent on node b`);
     for (const text of unacked) writer2.send({ type: "message", message: text, clientId: text });
     await waitForTexts(writer2, unacked, "the re-sent messages' acks on node b", 20_000);
     const marker = await say(writer2, "marker");

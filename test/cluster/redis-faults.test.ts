@@ -4,7 +4,7 @@
 // order. Redis stopped: each node serves its own members, /health says so, and once Redis is back
 // each node catches up: nothing lost, nothing doubled.
 import { describe, expect, test } from "bun:test";
-import { eventually, expectLogEquals, join, messagesOf, restHistory, say, useCluster, waitForMessage, waitForTexts } from "./harness";
+import { eventually, expectLogEquals, join, messagesOf, metric, restHistory, say, useCluster, waitForMessage, waitForTexts } from "./harness";
 
 const cluster = useCluster();
 
@@ -44,6 +44,9 @@ describe("Redis failing", () => {
     const history = await restHistory(a, room);
     expect(history).toHaveLength(texts.length + 1);
     for (const [i, member] of everyone.entries()) expectLogEquals(messagesOf(member), history, names[i]!);
+    // What the kills cost, for the reader (timing decides how many frames fell into a reconnect).
+    for (const node of nodes)
+      console.log(`node ${node.label}: ${await metric(node, "chat_redis_reconnects_total")} Redis reconnects, ${await metric(node, "chat_cluster_gap_filled_total")} messages filled from the database, ${await metric(node, "chat_cluster_remote_messages_total")} heard from the other node`);
   }, 60_000);
 
   test("Redis stopped, then back: each node serves its own members meanwhile, /health says so, then every member catches up, nothing lost or doubled", async () => {
@@ -86,6 +89,7 @@ describe("Redis failing", () => {
     for (const [i, member] of everyone.entries()) await waitForMessage(member, (m) => m.id === after.id, `${names[i]} getting a message after the outage`);
     const history = await restHistory(a, room);
     expect(history).toHaveLength(2 + outage.flat().length);
+    for (const node of nodes) expect(await metric(node, "chat_cluster_gap_filled_total"), `node ${node.label}: messages filled from the database`).toBeGreaterThanOrEqual(10);
     for (const [i, member] of everyone.entries()) {
       const log = messagesOf(member);
       // Nothing lost, nothing doubled. Not in id order across the outage: a node delivered its own

@@ -23,6 +23,7 @@ describe("a node killed -9", () => {
     const took = Date.now() - killedAt;
     console.log(`a dead node's members left within ${took} ms`);
     expect(alone.online).toEqual(["watcher"]);
+    await say(watcher, "marker"); // held presence goes out before the room's next message
     const lefts = watcher.frames.filter((f) => f.type === "left");
     // One per name: past 50 names `left` carries no `online`, and a client drops only the names
     // it is told of (src/client/roster.ts), so a dead node's member without its own `left`

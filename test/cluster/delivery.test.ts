@@ -108,6 +108,23 @@ describe("a room across nodes", () => {
     }
   }, 60_000);
 
+  test("a retry with the same clientId on another node is stored once: answered with the stored message, delivered to no one again", async () => {
+    const { nodes } = await cluster.start(2);
+    const [a, b] = nodes as [any, any];
+    const bob = await join(b, "retry", "bob");
+    const ada = await join(a, "retry", "ada");
+    const first = await say(ada, "only once", "same-id");
+    // Her connection to node a is lost before she saw the ack, say; she comes back on node b.
+    ada.close();
+    const again = await join(b, "retry", "ada", { since: first.id - 1 });
+    const answer = await say(again, "only once", "same-id");
+    expect(answer).toMatchObject({ id: first.id, timestamp: first.timestamp, clientId: "same-id" });
+    const marker = await say(again, "marker");
+    await waitForMessage(bob, (m) => m.id === marker.id, "bob getting the marker");
+    expect(messagesOf(bob).map((m) => m.id), "bob's log: the message once, then the marker").toEqual([first.id, marker.id]);
+    expect((await restHistory(a, "retry")).map((m) => m.message)).toEqual(["only once", "marker"]);
+  });
+
   test("/health names the store and says Redis is up", async () => {
     const { nodes } = await cluster.start(2);
     for (const node of nodes) expect(await node.health(), `node ${node.label}`).toMatchObject({ ok: true, store: "postgres", redis: "up" });

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startPostgres } from "../pg";
+import { freePort } from "../ports";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -56,13 +57,6 @@ function patchedLoad(): { path: string; dir: string } {
 }
 
 // ---- services and nodes ----
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const { port } = probe;
-  probe.stop(true);
-  return port;
-}
 
 async function startRedis(): Promise<{ url: string; proc: Subprocess }> {
   const port = freePort();

@@ -4,7 +4,7 @@
 // migrations; both on the event loop, as neither ever waits for the disk. The third belongs to
 // the checkpointer thread (checkpointer.ts), which takes every fsync and retention sweep.
 import { Database, type Statement } from "bun:sqlite";
-import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { and, asc, desc, eq, gt, lt, lte, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
@@ -12,10 +12,12 @@ import type { AccessStore, Appended, MessageStore, PageQuery, RoomsQuery, Stored
 import type { RecentClientIdsOptions } from "../recent-client-ids";
 import { messageOfRow, storedMessage } from "../stored-message";
 import { sqliteAccess, type AccessWrite } from "./access";
+import { CHECKPOINTER, CheckpointerThread, type ThreadControl } from "./checkpointer-thread";
 import { embeddedMigrations, emptyDatabase } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
+import { SerialWriter } from "./serial-writer";
 import { walIndex } from "./wal-index";
-import { DRAFT_FIELDS, type AppendReply, type CheckpointerReply, type CheckpointerRequest, type DraftFields, type WriterSql } from "./wire";
+import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
 import { openWriter, type Writer } from "./writer";
 import { writerSql } from "./writer-sql" with { type: "macro" };
 
@@ -25,24 +27,8 @@ const WRITER_SQL: WriterSql = writerSql();
 /** The last id AUTOINCREMENT gave (null on an empty database). */
 const LAST_ID = WRITER_SQL.lastId;
 const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp, userId: messages.userId };
-// From source, the worker is beside this file. In the compiled binary every module's
-// import.meta.url is the binary itself, and the worker (an extra entry point of the build, see
-// package.json) sits where it sat below src/.
-const CHECKPOINTER = import.meta.url.includes("/$bunfs/") ? new URL("./store/sqlite/checkpointer.ts", import.meta.url) : new URL("./checkpointer.ts", import.meta.url);
 /** How long after opening the store the checkpointer thread starts. */
 const CHECKPOINTER_START_MS = 200;
-/** How long a commit waits for the write lock (held by a checkpoint that starts the WAL over, or a retention chunk). */
-const WRITE_LOCK_TIMEOUT_MS = 5000;
-/**
- * The WAL's hard bound. The checkpointer starts the WAL over past 32 MiB (see checkpointer.ts),
- * but a thread that has not started yet, or gets no CPU on a loaded machine, cannot: a writer at
- * full speed once wrote 77 MB before the checkpointer's first tick. Past this bound a commit
- * waits (on a timer, like for the write lock) until a checkpoint has caught up, so that it
- * starts the WAL over instead of growing it.
- */
-const WAL_HARD_BOUND_BYTES = 48 << 20;
-/** A checkpointer that has not caught up by then is not coming (dead, or not started): the writer checkpoints itself. */
-const WAL_WAIT_MS = 500;
 
 /** What a checkpoint found: frames in the WAL, and how many of them are now in the database. */
 export type Checkpointed = { log: number; checkpointed: number };
@@ -205,203 +191,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     },
   };
   return api;
-}
-
-/** Each kind of CheckpointerRequest without its `seq` (CheckpointerThread numbers them). */
-type WithoutSeq<R> = R extends unknown ? Omit<R, "seq"> : never;
-type Request = WithoutSeq<CheckpointerRequest>;
-
-export interface ThreadControl {
-  /** Whether the thread is running (or starting). */
-  readonly running: boolean;
-  /** Ends the thread at once, as a crash would: what it was doing is refused; the next write starts another. */
-  kill(): void;
-}
-
-/**
- * Descriptors a new checkpointer needs: ~3 for the thread (its event loop, its code), 3 for its
- * connection (the database, its WAL and shared memory) and 2 it reads the WAL's length with,
- * with room to spare.
- */
-const THREAD_DESCRIPTORS = 12;
-
-/**
- * The checkpointer worker as promises: started with the store, started again by the next write
- * or request if it dies or cannot open the database. A start never risks the process: with too
- * few file descriptors free, Bun ends the whole process instead of failing `new Worker`, so the
- * start checks for them first and refuses instead.
- */
-class CheckpointerThread implements ThreadControl {
-  private worker?: Worker;
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-
-  constructor(
-    private readonly url: URL,
-    private readonly open: () => Request,
-    private readonly onLost: () => void,
-  ) {}
-
-  get running() {
-    return this.worker !== undefined;
-  }
-
-  /** Starts the thread unless it runs; false (and the next request tries again) if it could not. */
-  start(): boolean {
-    try {
-      this.worker ??= this.spawn();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  request(request: Request): Promise<unknown> {
-    let worker: Worker;
-    try {
-      worker = this.worker ??= this.spawn();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
-      worker.postMessage({ ...request, seq });
-    });
-  }
-
-  kill() {
-    if (this.worker) this.lost(this.worker, new Error("store checkpointer killed"));
-  }
-
-  private spawn(): Worker {
-    if (!descriptorsFree(THREAD_DESCRIPTORS)) throw new Error("store checkpointer cannot start: no file descriptors left (raise `ulimit -n`)");
-    const worker = new Worker(this.url.href);
-    // Kept ref()ed, so that a pending reply keeps the process alive; close() ends it.
-    worker.onmessage = ({ data }: MessageEvent<CheckpointerReply>) => {
-      const pending = this.pending.get(data.seq);
-      if (!pending) return;
-      this.pending.delete(data.seq);
-      if ("error" in data) pending.reject(new Error(data.error));
-      else pending.resolve(data.value);
-    };
-    // Whatever it was doing is lost (its transaction rolled back); the next request starts another.
-    worker.onerror = (event) => this.lost(worker, new Error(`store checkpointer failed: ${event.message}`));
-    worker.addEventListener("close", () => this.lost(worker, new Error("store checkpointer stopped")));
-    // Posted first, so it is handled first: requests queue behind it. If it fails (the worker
-    // then refuses what was queued behind it), this worker is dropped for a new one.
-    const seq = ++this.seq;
-    this.pending.set(seq, { resolve: () => {}, reject: (error) => this.lost(worker, error) });
-    worker.postMessage({ ...this.open(), seq });
-    return worker;
-  }
-
-  /** Drops a worker that failed: every request still waiting on it is refused. */
-  private lost(worker: Worker, error: Error) {
-    if (this.worker !== worker) return;
-    this.worker = undefined;
-    worker.terminate();
-    this.onLost();
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const { reject } of pending) reject(error);
-  }
-
-  async stop() {
-    const worker = this.worker;
-    if (!worker) return;
-    await this.request({ op: "close" }).catch(() => {});
-    if (this.worker === worker) this.worker = undefined;
-    worker.terminate();
-  }
-}
-
-/**
- * The writing connection, opened with the store (or by the first write). Work runs one piece at a time in call
- * order. While the checkpointer wants the write lock (to start the WAL over, or for a retention
- * chunk: a few ms) or holds it, work waits on a timer: the event loop never sleeps in SQLite's
- * busy handler.
- */
-class SerialWriter {
-  private writer?: Writer;
-  private last: Promise<unknown> = Promise.resolve();
-
-  private frameBytes?: number;
-
-  constructor(
-    private readonly opener: () => Writer,
-    private readonly wantsWriteLock: Int32Array,
-    private readonly wal: ReturnType<typeof walIndex>,
-  ) {}
-
-  /** Opens the connection now if it is not open; false (and the next write tries again) if it could not. */
-  open(): boolean {
-    try {
-      this.writer ??= this.opener();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  run<T>(work: (writer: Writer) => T): Promise<T> {
-    const next = this.last.then(() => this.withLock(work));
-    this.last = next.catch(() => {});
-    return next;
-  }
-
-  private async withLock<T>(work: (writer: Writer) => T): Promise<T> {
-    const writer = (this.writer ??= this.opener());
-    const started = performance.now();
-    for (;;) {
-      try {
-        if (Atomics.load(this.wantsWriteLock, 0) === 0 && this.walHasRoom(writer, started)) return work(writer);
-      } catch (error) {
-        if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
-      }
-      if (performance.now() - started > WRITE_LOCK_TIMEOUT_MS) throw new Error("database is locked");
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  }
-
-  /**
-   * Whether a commit may go on without growing the WAL past its hard bound: the WAL is shorter,
-   * or a checkpoint has copied all of it back (the commit then starts it over). A pread of the
-   * wal-index, ~1 us. A writer that waited WAL_WAIT_MS for the checkpointer checkpoints itself.
-   */
-  private walHasRoom(writer: Writer, waitingSince: number): boolean {
-    const frames = this.wal.frames();
-    if (frames === undefined || frames * (this.frameBytes ??= pageSize(writer) + 24) < WAL_HARD_BOUND_BYTES) return true;
-    if (this.wal.pending() === 0) return true;
-    if (performance.now() - waitingSince < WAL_WAIT_MS) return false;
-    writer.client.exec("PRAGMA wal_checkpoint(PASSIVE)"); // fsyncs here, on the event loop: only when the checkpointer is gone
-    return true;
-  }
-
-  async close() {
-    await this.last;
-    this.wal.close();
-    this.writer?.client.close();
-    this.writer = undefined;
-  }
-}
-
-function pageSize(writer: Writer): number {
-  return (writer.client.query("PRAGMA page_size").get() as { page_size: number }).page_size;
-}
-
-/** Whether `count` more file descriptors can be opened now (opened and closed again to find out). */
-function descriptorsFree(count: number): boolean {
-  const opened: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) opened.push(openSync("/dev/null", "r"));
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code !== "EMFILE" && code !== "ENFILE"; // no /dev/null (a bare chroot): cannot tell, try
-  } finally {
-    for (const fd of opened) closeSync(fd);
-  }
 }
 
 /** Writes the empty database to a new file; false if someone else created the file meanwhile. */

@@ -1,0 +1,92 @@
+// The writing connection as the event loop uses it: one piece of work at a time, in call order,
+// never sleeping in SQLite's busy handler, and never growing the WAL past its hard bound.
+import type { walIndex } from "./wal-index";
+import type { Writer } from "./writer";
+
+/** How long a commit waits for the write lock (held by a checkpoint that starts the WAL over, or a retention chunk). */
+const WRITE_LOCK_TIMEOUT_MS = 5000;
+
+/**
+ * The WAL's hard bound. The checkpointer starts the WAL over past 32 MiB (see checkpointer.ts),
+ * but a thread that has not started yet, or gets no CPU on a loaded machine, cannot: a writer at
+ * full speed once wrote 77 MB before the checkpointer's first tick. Past this bound a commit
+ * waits (on a timer, like for the write lock) until a checkpoint has caught up, so that it
+ * starts the WAL over instead of growing it.
+ */
+const WAL_HARD_BOUND_BYTES = 48 << 20;
+/** A checkpointer that has not caught up by then is not coming (dead, or not started): the writer checkpoints itself. */
+const WAL_WAIT_MS = 500;
+
+/**
+ * The writing connection, opened with the store (or by the first write). Work runs one piece at a time in call
+ * order. While the checkpointer wants the write lock (to start the WAL over, or for a retention
+ * chunk: a few ms) or holds it, work waits on a timer: the event loop never sleeps in SQLite's
+ * busy handler.
+ */
+export class SerialWriter {
+  private writer?: Writer;
+  private last: Promise<unknown> = Promise.resolve();
+
+  private frameBytes?: number;
+
+  constructor(
+    private readonly opener: () => Writer,
+    private readonly wantsWriteLock: Int32Array,
+    private readonly wal: ReturnType<typeof walIndex>,
+  ) {}
+
+  /** Opens the connection now if it is not open; false (and the next write tries again) if it could not. */
+  open(): boolean {
+    try {
+      this.writer ??= this.opener();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  run<T>(work: (writer: Writer) => T): Promise<T> {
+    const next = this.last.then(() => this.withLock(work));
+    this.last = next.catch(() => {});
+    return next;
+  }
+
+  private async withLock<T>(work: (writer: Writer) => T): Promise<T> {
+    const writer = (this.writer ??= this.opener());
+    const started = performance.now();
+    for (;;) {
+      try {
+        if (Atomics.load(this.wantsWriteLock, 0) === 0 && this.walHasRoom(writer, started)) return work(writer);
+      } catch (error) {
+        if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
+      }
+      if (performance.now() - started > WRITE_LOCK_TIMEOUT_MS) throw new Error("database is locked");
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /**
+   * Whether a commit may go on without growing the WAL past its hard bound: the WAL is shorter,
+   * or a checkpoint has copied all of it back (the commit then starts it over). A pread of the
+   * wal-index, ~1 us. A writer that waited WAL_WAIT_MS for the checkpointer checkpoints itself.
+   */
+  private walHasRoom(writer: Writer, waitingSince: number): boolean {
+    const frames = this.wal.frames();
+    if (frames === undefined || frames * (this.frameBytes ??= pageSize(writer) + 24) < WAL_HARD_BOUND_BYTES) return true;
+    if (this.wal.pending() === 0) return true;
+    if (performance.now() - waitingSince < WAL_WAIT_MS) return false;
+    writer.client.exec("PRAGMA wal_checkpoint(PASSIVE)"); // fsyncs here, on the event loop: only when the checkpointer is gone
+    return true;
+  }
+
+  async close() {
+    await this.last;
+    this.wal.close();
+    this.writer?.client.close();
+    this.writer = undefined;
+  }
+}
+
+function pageSize(writer: Writer): number {
+  return (writer.client.query("PRAGMA page_size").get() as { page_size: number }).page_size;
+}

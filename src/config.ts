@@ -93,7 +93,7 @@ const OPTIONS = {
     help: "host names the server answers for, comma-separated (a port in Host is ignored); others get 421 (empty: any)",
   }),
   trustProxy: option({ env: "CHAT_TRUST_PROXY", default: false, schema: bool, help: "take the client IP from X-Forwarded-For" }),
-  // Identity and access (PROTOCOL.md; issue 14): hidden until the joins and /api act on them.
+  // Identity and access (PROTOCOL.md, "Identity and access"): verified joins and private rooms.
   authSecret: option({
     env: "CHAT_AUTH_SECRET",
     default: undefined as string | undefined,
@@ -101,14 +101,12 @@ const OPTIONS = {
     // offline from any one token.
     schema: optional(() => text().check(z.refine((secret) => new TextEncoder().encode(secret).length >= AUTH_SECRET_MIN_BYTES, `at least ${AUTH_SECRET_MIN_BYTES} bytes`))),
     secret: "whole",
-    hidden: true,
     help: "verify join tokens signed with HS256 and this shared secret (at least 32 bytes); prefer the variable: flags show in ps",
   }),
   authPublicKey: option({
     env: "CHAT_AUTH_PUBLIC_KEY",
     default: undefined as string | undefined,
     schema: optional(text),
-    hidden: true,
     help: "verify join tokens with this PEM public key file: RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)",
   }),
   authJwksUrl: option({
@@ -116,12 +114,12 @@ const OPTIONS = {
     default: undefined as string | undefined,
     schema: optional(() => text().check(z.refine(isHttpUrl, "an http:// or https:// URL"))),
     secret: "url",
-    hidden: true,
     help: "verify join tokens with the keys of this JWKS URL (RS256, ES256, EdDSA; refetched on an unknown kid)",
   }),
-  authIssuer: option({ env: "CHAT_AUTH_ISSUER", default: undefined as string | undefined, schema: optional(text), hidden: true, help: "tokens must carry this iss" }),
-  authAudience: option({ env: "CHAT_AUTH_AUDIENCE", default: undefined as string | undefined, schema: optional(text), hidden: true, help: "tokens must carry this aud" }),
-  anonymous: option({ env: "CHAT_ANONYMOUS", default: true, schema: bool, hidden: true, help: "joins without a token may enter public rooms" }),
+  authIssuer: option({ env: "CHAT_AUTH_ISSUER", default: undefined as string | undefined, schema: optional(text), help: "tokens must carry this iss" }),
+  authAudience: option({ env: "CHAT_AUTH_AUDIENCE", default: undefined as string | undefined, schema: optional(text), help: "tokens must carry this aud" }),
+  anonymous: option({ env: "CHAT_ANONYMOUS", default: true, schema: bool, help: "joins without a token may enter public rooms" }),
+  // Hidden (and refused by main.ts) until the server API under /api is built.
   apiKeys: option({
     env: "CHAT_API_KEY",
     default: [] as string[],

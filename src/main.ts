@@ -8,7 +8,7 @@ import { clusterEvents, hubEvents } from "./http/observe";
 import { serve } from "./http/serve";
 import { createLogger } from "./log";
 import { Hub } from "./rooms/hub";
-import type { MessageStore } from "./rooms/ports";
+import type { AccessStore, MessageStore, TokenVerifier } from "./rooms/ports";
 import { RateLimiter } from "./rooms/rate-limit";
 import { openSqliteStore } from "./store/sqlite";
 
@@ -26,12 +26,25 @@ try {
   process.stderr.write(`chat-server: invalid configuration\n${error.message}\n\nRun with --help for the options.\n`);
   process.exit(2);
 }
-// Identity and access (issue 14) is parsed but not enforced yet: refuse to start rather than run
-// an open server for an operator who believes it is protected. The wiring removes this.
+// The server API (CHAT_API_KEY) is parsed but not built yet: refuse to start rather than let an
+// operator believe it is there.
 const unwired = unwiredSettings(config);
 if (unwired.length) {
-  process.stderr.write(`chat-server: ${unwired.join(", ")}: not available in this version yet (verified identities and the server API are not wired in)\n`);
+  process.stderr.write(`chat-server: ${unwired.join(", ")}: not available in this version yet (the server API is not built)\n`);
   process.exit(2);
+}
+// With a key configured, joins may carry tokens: jose (and the key) are loaded only then, so an
+// open server's start-up does not pay for them. A key that cannot be used is a configuration error.
+let verifier: TokenVerifier | undefined;
+if (config.authSecret !== undefined || config.authPublicKey !== undefined || config.authJwksUrl !== undefined) {
+  try {
+    const { createTokenVerifier } = await import("./auth/tokens");
+    verifier = await createTokenVerifier(config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`chat-server: invalid configuration\n${error.message}\n`);
+    process.exit(2);
+  }
 }
 
 const log = createLogger(config.logLevel);
@@ -43,7 +56,7 @@ const where = {
   ...(config.databaseUrl === undefined ? { db: config.db } : { database: redactUrl(config.databaseUrl) }),
   ...(config.redisUrl !== undefined && { redis: redactUrl(config.redisUrl) }),
 };
-let store: MessageStore;
+let store: MessageStore & AccessStore;
 try {
   if (config.databaseUrl === undefined) store = openSqliteStore(config.db, { onCommit: metrics.onCommit });
   else {
@@ -76,6 +89,9 @@ const hub = new Hub({
   limiter: new RateLimiter(config.rateLimit, config.rateBurst),
   joinLimiter: new RateLimiter(config.joinRate, config.joinBurst),
   events: hubEvents(metrics, log),
+  verifier,
+  access: store,
+  anonymous: config.anonymous,
 });
 
 const chat = createApp({

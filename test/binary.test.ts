@@ -118,13 +118,13 @@ describe("the compiled binary", () => {
     });
   }
 
-  // Identity and access settings are checked but not enforced yet (issue 14): the binary refuses
-  // them rather than run open, never shows a secret, and --help does not offer them.
+  // Identity and access settings are checked at start-up: a bad one (or the server API's key, not
+  // built yet) exits 2, never showing a secret.
   const SECRET = "a-valid-shared-secret-of-40-bytes-000000";
   for (const [what, args, env, mention] of [
     ["a secret under 32 bytes", [], { CHAT_AUTH_SECRET: "hunter2-hunter2" }, "at least 32 bytes"],
     ["two key sources", ["--auth-public-key", "/no/such.pem"], { CHAT_AUTH_SECRET: SECRET }, "one key source"],
-    ["a valid secret", [], { CHAT_AUTH_SECRET: SECRET }, "not available in this version yet"],
+    ["a public key file that is not one", [], { CHAT_AUTH_PUBLIC_KEY: "/no/such/key.pem" }, "CHAT_AUTH_PUBLIC_KEY"],
     ["an API key", ["--api-keys", "hunter2-api-key"], {}, "not available in this version yet"],
   ] as const) {
     test(`identity and access (${what}): exit 2, no secret shown, nothing served`, async () => {
@@ -136,10 +136,10 @@ describe("the compiled binary", () => {
     });
   }
 
-  test("--help does not offer the identity and access settings before they work", async () => {
+  test("--help offers the verified-join settings, not the server API's key before /api exists", async () => {
     const { stdout } = await run(["--help"]);
     expect(stdout).toContain("CHAT_DB");
-    expect(stdout).not.toContain("CHAT_AUTH");
+    expect(stdout).toContain("CHAT_AUTH_SECRET");
     expect(stdout).not.toContain("CHAT_API_KEY");
   });
 

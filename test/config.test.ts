@@ -224,7 +224,7 @@ describe("parseConfig", () => {
   });
 });
 
-describe("identity and access settings (hidden until wired)", () => {
+describe("identity and access settings", () => {
   const SECRET = "s3cret-value-that-is-32-bytes-long!!";
 
   test("each comes from its variable and its flag", () => {
@@ -295,21 +295,16 @@ describe("identity and access settings (hidden until wired)", () => {
     expect(message).not.toContain("topsecret");
   });
 
-  test("none of them is in --help yet: the server does not act on them", () => {
+  test("the verified-join settings are in --help; the server API's key is not until /api is built", () => {
     const text = usage();
-    for (const env of ["CHAT_AUTH_SECRET", "CHAT_AUTH_PUBLIC_KEY", "CHAT_AUTH_JWKS_URL", "CHAT_AUTH_ISSUER", "CHAT_AUTH_AUDIENCE", "CHAT_ANONYMOUS", "CHAT_API_KEY"]) {
-      expect(text).not.toContain(env);
-    }
+    for (const env of ["CHAT_AUTH_SECRET", "CHAT_AUTH_PUBLIC_KEY", "CHAT_AUTH_JWKS_URL", "CHAT_AUTH_ISSUER", "CHAT_AUTH_AUDIENCE", "CHAT_ANONYMOUS"]) expect(text).toContain(env);
+    expect(text).not.toContain("CHAT_API_KEY");
   });
 
-  test("unwiredSettings names each one given a value other than its default, so main.ts can refuse to run open", () => {
+  test("unwiredSettings names only the server API's key, so main.ts refuses it rather than pretend /api exists", () => {
     expect(unwiredSettings(parseConfig([], {}))).toEqual([]);
     expect(unwiredSettings(parseConfig([], { CHAT_ANONYMOUS: "true", CHAT_API_KEY: "" }))).toEqual([]);
-    expect(unwiredSettings(parseConfig(["--auth-secret", SECRET], { CHAT_API_KEY: "k" }))).toEqual(["CHAT_AUTH_SECRET", "CHAT_API_KEY"]);
-    expect(unwiredSettings(parseConfig([], { CHAT_AUTH_JWKS_URL: "http://127.0.0.1:1/jwks", CHAT_ANONYMOUS: "0", CHAT_AUTH_AUDIENCE: "a" }))).toEqual([
-      "CHAT_AUTH_JWKS_URL",
-      "CHAT_AUTH_AUDIENCE",
-      "CHAT_ANONYMOUS",
-    ]);
+    expect(unwiredSettings(parseConfig(["--auth-secret", SECRET], { CHAT_API_KEY: "k" }))).toEqual(["CHAT_API_KEY"]);
+    expect(unwiredSettings(parseConfig([], { CHAT_AUTH_JWKS_URL: "http://127.0.0.1:1/jwks", CHAT_ANONYMOUS: "0", CHAT_AUTH_AUDIENCE: "a" }))).toEqual([]);
   });
 });

@@ -11,8 +11,8 @@ export interface Envelope extends FrameMeta {
 }
 
 export function encodeEnvelope(envelope: Envelope, frame: string): string {
-  const { node, room, id, prev, name, sockets } = envelope;
-  return `${JSON.stringify({ node, room, id, prev, name, sockets })}\n${frame}`;
+  const { node, room, id, prev, name, sockets, userId } = envelope;
+  return `${JSON.stringify({ node, room, id, prev, name, sockets, userId })}\n${frame}`;
 }
 
 const optionalNumber = (value: unknown) => value === undefined || (typeof value === "number" && Number.isSafeInteger(value) && value >= 0);
@@ -28,7 +28,7 @@ export function decodeEnvelope(text: string): { envelope: Envelope; frame: strin
     return undefined;
   }
   if (typeof header !== "object" || header === null) return undefined;
-  const { node, room, id, prev, name, sockets } = header as Record<string, unknown>;
+  const { node, room, id, prev, name, sockets, userId } = header as Record<string, unknown>;
   if (typeof node !== "string" || typeof room !== "string") return undefined;
   if (!optionalNumber(id) || !optionalNumber(prev) || !optionalNumber(sockets) || (name !== undefined && typeof name !== "string")) return undefined;
   // A message's place comes whole or not at all; so does a presence change.
@@ -36,5 +36,7 @@ export function decodeEnvelope(text: string): { envelope: Envelope; frame: strin
   const envelope: Envelope = { node, room };
   if (id !== undefined) Object.assign(envelope, { id, prev });
   if (name !== undefined) Object.assign(envelope, { name, sockets });
+  // Only with a presence change; a malformed one is dropped rather than the change.
+  if (name !== undefined && typeof userId === "string") envelope.userId = userId;
   return { envelope, frame: text.slice(end + 1) };
 }

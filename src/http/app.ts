@@ -9,7 +9,7 @@ import { CLOSE, isRoomName, LIMITS } from "../protocol/limits";
 import { MessagesPage, MessagesQuery, RoomList, RoomsQuery } from "../protocol/rest";
 import { Hub, Session } from "../rooms/hub";
 import type { ClusterLink } from "../bus/cluster";
-import type { Fanout, MessageStore } from "../rooms/ports";
+import type { AccessStore, Fanout, MessageStore, TokenVerifier } from "../rooms/ports";
 import type { PresenceOptions } from "../rooms/presence";
 import { RateLimiter } from "../rooms/rate-limit";
 import { Connections } from "./connections";
@@ -36,6 +36,12 @@ export interface AppOptions {
    * reports Redis, shutdown closes the link. A hub given above must be built on the same link.
    */
   cluster?: ClusterLink;
+  /** Join and history tokens are checked with it (src/auth/tokens.ts); without it no token is accepted. */
+  verifier?: TokenVerifier;
+  /** Room settings and bans; default: the store, when it keeps them (every store of src/store does). */
+  access?: AccessStore;
+  /** CHAT_ANONYMOUS (default true): joins and history reads without a token, in public rooms. */
+  anonymous?: boolean;
   /** How a room's frames reach its members; default: Bun's topics on this server (src/bus/local.ts). */
   fanout?: Fanout;
   /** Messages per client; default: one from `rateLimit`/`rateBurst`. */
@@ -134,6 +140,9 @@ export function createApp(options: AppOptions) {
       presence: options.presence,
       now,
       events: hubEvents(metrics, log),
+      verifier: options.verifier,
+      access: options.access ?? accessOf(options.store),
+      anonymous: options.anonymous,
     });
   cluster?.onLinkBack(() => hub.linkBack());
   metrics.watch({ connections: () => connections.size, rooms: () => hub.liveRooms, clients: () => connections.clients });
@@ -187,15 +196,21 @@ export function createApp(options: AppOptions) {
     )
     .get(
       "/rooms/:room/messages",
-      async ({ params, query, status }) => {
+      async ({ params, query, request, set, status }) => {
         if (!isRoomName(params.room)) return status(400, BAD_ROOM);
+        const access = await hub.historyAccess(params.room, bearerToken(request.headers.get("authorization")));
+        if (access === "unauthorized") {
+          set.headers["www-authenticate"] = 'Bearer realm="chat"';
+          return status(401, "this room's history needs Authorization: Bearer <a user token>");
+        }
+        if (access === "forbidden") return status(403, "the token does not cover this room");
         // Elysia checked the query against the schema; parse again for its coerced values.
         const { before, after, limit = LIMITS.pageDefault } = MessagesQuery.parse(query);
         return { messages: await options.store.page(params.room, { before, after, limit: Math.min(limit, LIMITS.pageMax) }) };
       },
       {
         query: MessagesQuery,
-        response: { 200: MessagesPage, 400: z.string() },
+        response: { 200: MessagesPage, 400: z.string(), 401: z.string(), 403: z.string() },
         error: ({ code, status }) => (code === "VALIDATION" ? status(400, "before, after and limit are whole numbers (before and limit > 0)") : undefined),
       },
     )
@@ -247,6 +262,18 @@ export function createApp(options: AppOptions) {
       if (cluster) await Promise.all([cluster.directory.close(), cluster.bus.close()]);
     },
   };
+}
+
+/** The store's room settings and bans, when it keeps them. */
+function accessOf(store: MessageStore): AccessStore | undefined {
+  const maybe = store as MessageStore & Partial<AccessStore>;
+  return typeof maybe.roomSettings === "function" && typeof maybe.isBanned === "function" ? (maybe as MessageStore & AccessStore) : undefined;
+}
+
+/** The token of `Authorization: Bearer <token>` (the scheme is case-insensitive, RFC 7235). */
+function bearerToken(header: string | null): string | undefined {
+  const match = header && /^Bearer +(\S+)\s*$/i.exec(header);
+  return match ? match[1] : undefined;
 }
 
 /** The room socket as Eden sees it: the frames of the contract (served by socket.ts, not by this). */

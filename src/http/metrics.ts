@@ -41,6 +41,8 @@ export function createMetrics() {
     errors: Object.fromEntries(ERROR_CODES.map((code) => [code, 0])) as Record<ErrorCode, number>,
     closed: Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, 0])) as Record<CloseReason, number>,
     refused: Object.fromEntries(REFUSE_REASONS.map((reason) => [reason, 0])) as Record<RefuseReason, number>,
+    /** Joins refused by the access rules (then closed 4401/4403), by error code. */
+    joinsRefused: { unauthorized: 0, forbidden: 0 },
     /** Several nodes: message frames heard from other nodes, and messages gap repairs read from the store. */
     remoteMessages: 0,
     gapFilled: 0,
@@ -109,6 +111,7 @@ export function createMetrics() {
     counter("chat_cluster_remote_messages_total", "Message frames heard from other nodes through Redis", () => tally.remoteMessages);
     counter("chat_cluster_gap_filled_total", "Messages this node missed on Redis and read from the database instead (gap repair)", () => tally.gapFilled);
     counter("chat_redis_reconnects_total", "Times a connection to Redis came back after a drop", () => reconnects());
+    labelled("chat_joins_refused_total", "Joins refused by the access rules, by code (unauthorized: closed 4401; forbidden: closed 4403)", "code", tally.joinsRefused);
     labelled("chat_upgrades_refused_total", "WebSocket upgrades refused before the upgrade, by reason", "reason", tally.refused);
     const batch = new Histogram({
       name: "chat_store_batch_size",

@@ -13,6 +13,11 @@ export function hubEvents(metrics: Metrics, log: Logger): HubEvents {
   return {
     error: (code) => void tally.errors[code]++,
     stored: () => void tally.stored++,
+    joinRefused: (code, reason, client, room) => {
+      tally.joinsRefused[code]++;
+      // The reason is a word of ours (expired, banned...): a token never reaches a log line.
+      log.info("join refused", { code, reason, client, room });
+    },
     closedForAbuse: (client, room) => {
       tally.closed.flooding++;
       log.warn("closed for flooding", { client, room });

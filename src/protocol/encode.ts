@@ -6,14 +6,15 @@ import type { ErrorCode } from "./limits";
 
 type Fields<F> = Omit<F, "type">;
 
-export function historyFrame(messages: HistoryFrame["messages"], online: HistoryFrame["online"]): string {
-  const frame: HistoryFrame = { type: "history", messages, online };
+export function historyFrame(messages: HistoryFrame["messages"], online: HistoryFrame["online"], members: NonNullable<HistoryFrame["members"]>): string {
+  const frame: HistoryFrame = { type: "history", messages, online, members };
   return JSON.stringify(frame);
 }
 
 /** `joined` or `left`; `online` is left out (not null) when the room is too big to list. */
-export function presenceFrame(kind: "joined" | "left", { name, timestamp, count, online }: Fields<JoinedFrame | LeftFrame>): string {
-  const frame: JoinedFrame | LeftFrame = online === undefined ? { type: kind, name, timestamp, count } : { type: kind, name, timestamp, count, online };
+export function presenceFrame(kind: "joined" | "left", { name, userId, timestamp, count, online }: Fields<JoinedFrame | LeftFrame>): string {
+  // Absent fields stay absent: JSON.stringify leaves undefined out.
+  const frame: JoinedFrame | LeftFrame = { type: kind, name, userId, timestamp, count, online };
   return JSON.stringify(frame);
 }
 

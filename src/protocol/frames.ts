@@ -18,6 +18,11 @@ export const JoinFrame = z.object({
   // null is read as absent for every optional field: `since: lastId ?? null` is a natural thing to send.
   timestamp: z.nullish(Timestamp),
   since: z.nullish(Id),
+  /**
+   * A JWT signed by the app's backend (PROTOCOL.md, "Identity and access"), at most 4096
+   * characters. No length check here: a longer one is `unauthorized` (4401), not `bad_frame`.
+   */
+  token: z.nullish(z.string()),
 });
 export const SendFrame = z.object({
   type: z.literal("message"),
@@ -36,15 +41,22 @@ export type ClientFrame = z.infer<typeof ClientFrame>;
 // comes once, in the joiner's history, and `joined`/`left` list it only while the room is small.
 const Online = z.array(z.string());
 const Count = z.number().check(z.int(), z.minimum(0));
+/** The member's id in the app: present when its join was verified. */
+const UserId = z.optional(z.string());
+export const Member = z.object({ name: z.string(), userId: UserId });
+export type Member = z.infer<typeof Member>;
 export const HistoryFrame = z.object({
   type: z.literal("history"),
   messages: z.array(Message),
   /** Every name in the room, the joiner's included, each once. */
   online: Online,
+  /** Everyone in the room with the joiner, each identity once: a verified user by id, an anonymous one by name. */
+  members: z.optional(z.array(Member)),
 });
 export const JoinedFrame = z.object({
   type: z.literal("joined"),
   name: z.string(),
+  userId: UserId,
   timestamp: Timestamp,
   /** Names in the room when the frame was sent. */
   count: Count,
@@ -54,6 +66,7 @@ export const JoinedFrame = z.object({
 export const LeftFrame = z.object({
   type: z.literal("left"),
   name: z.string(),
+  userId: UserId,
   timestamp: Timestamp,
   count: Count,
   online: z.optional(Online),

@@ -34,6 +34,8 @@ export const ERROR_CODES = [
   "too_long", // message over LIMITS.message characters
   "rate_limited", // over the rate limit; retryAfter says when to try again
   "unavailable", // storage failed: nothing was stored or broadcast; try again
+  "unauthorized", // a join's token failed, was sent to a server without a key, or was needed and missing (close 4401)
+  "forbidden", // a join the token does not cover, or of a user banned from the room (close 4403)
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -43,4 +45,7 @@ export const CLOSE = {
   policy: 1008, // abuse went on (flood, never joined, origin)
   tooBig: 1009, // frame over the size limit (Bun's ws layer)
   tryAgainLater: 1013, // slow consumer: the outgoing buffer passed its limit
+  // RFC 6455's application range, after HTTP's 401 and 403: a client knows not to retry the same join blindly.
+  unauthorized: 4401,
+  forbidden: 4403,
 } as const;

@@ -3,13 +3,15 @@
 // `cluster` it is one node of several: messages reach members through room-sequence.ts (in id
 // order, gaps filled from the store), and presence counts every node (cluster-roster.ts).
 import { errorFrame, historyFrame, messageFrame, withClientId } from "../protocol/encode";
-import type { JoinFrame, Message, SendFrame } from "../protocol/frames";
+import type { JoinFrame, Member, Message, SendFrame } from "../protocol/frames";
 import { ClusterRoster } from "./cluster-roster";
 import { CLOSE, LIMITS, normalizeName, type ErrorCode } from "../protocol/limits";
+import { AccessCache } from "./access-cache";
+import { admit, type Admission } from "./identity";
 import { GroupCommit, type Submitted } from "./group-commit";
 import { fitHistory } from "./history";
 import { LiveRoom } from "./live-room";
-import type { Appended, Draft, Fanout, MessageStore, Peer, PresenceDirectory, RemoteMeta, RoomBus } from "./ports";
+import type { AccessStore, Appended, Draft, Fanout, Identity, MessageStore, Peer, PresenceDirectory, RemoteMeta, RoomBus, TokenVerifier } from "./ports";
 import { Presence, PRESENCE_DEFAULTS, type PresenceOptions, type Timers } from "./presence";
 import type { RateLimiter } from "./rate-limit";
 import { parseRoomCursor, roomPage, SortedNames, type RoomPage } from "./room-list";
@@ -25,6 +27,17 @@ export class Session {
   ready?: Promise<void>;
   /** Frames refused in a row (over the rate limit; with it off, any refusal): a client that keeps at it is closed. */
   strikes = 0;
+  /** Who the join's token said the member is; undefined for an anonymous member. */
+  identity?: Identity;
+
+  /**
+   * Who the message rate limit counts this socket as: a verified user by its id (an office
+   * behind one address is not one flooder), an anonymous one by its address. The prefixes keep
+   * a user id from ever being taken for an address.
+   */
+  get rateKey(): string {
+    return this.identity ? `user:${this.identity.userId}` : this.client;
+  }
 
   /** Read through a getter so that TypeScript does not narrow it across awaits. */
   get closed() {
@@ -44,6 +57,15 @@ export interface HubEvents {
   stored?(): void;
   /** A socket kept flooding and was closed 1008 (who: its client address and room). */
   closedForAbuse?(client: string, room: string): void;
+  /** A join was refused (then closed 4401/4403); `reason` is a word, never the token. */
+  joinRefused?(code: "unauthorized" | "forbidden", reason: string, client: string, room: string): void;
+}
+
+/** Why a join is refused: its error code, a word for logs and the close reason, and a sentence for people. */
+interface JoinRefusal {
+  code: "unauthorized" | "forbidden";
+  reason: string;
+  message: string;
 }
 
 export interface HubOptions {
@@ -64,6 +86,12 @@ export interface HubOptions {
   timers?: Timers;
   presence?: Partial<PresenceOptions>;
   events?: HubEvents;
+  /** Checks join tokens; without it (no key configured) a join with a token is `unauthorized`. */
+  verifier?: TokenVerifier;
+  /** Room settings and bans (read through a short cache); without it every room is public and no one banned. */
+  access?: AccessStore;
+  /** CHAT_ANONYMOUS (default true): joins without a token may enter public rooms. */
+  anonymous?: boolean;
   /**
    * Several nodes: the link to the others and who is online there. Without it the hub is one
    * node's (its store the only writer, `fanout` its members).
@@ -110,6 +138,7 @@ export class Hub {
 
   private readonly options: HubOptions;
   private readonly cluster?: Cluster;
+  private readonly access?: AccessCache;
 
   constructor(options: HubOptions) {
     // A limiter with its rate at 0 is off: the hub then never asks it.
@@ -117,6 +146,7 @@ export class Hub {
     this.now = options.now ?? Date.now;
     this.commits = new GroupCommit(options.store, (batch, results) => this.delivered(batch, results));
     this.presenceOptions = { ...PRESENCE_DEFAULTS, ...options.presence };
+    if (options.access) this.access = new AccessCache(options.access, this.now);
     if (options.cluster) {
       const { bus, directory, events = {} } = options.cluster;
       this.cluster = { bus, directory, events, roster: new ClusterRoster(bus.node) };
@@ -141,8 +171,13 @@ export class Hub {
     session.state = "joining";
     let settle!: () => void;
     session.ready = new Promise((resolve) => (settle = resolve));
-    const room = this.acquire(session.room);
+    let room: LiveRoom | undefined;
     try {
+      // Before the room is touched: a refused join reads no history and is announced to no one.
+      const refusal = await this.admission(session, frame.token ?? undefined);
+      if (refusal) return this.refuseJoin(peer, session, refusal);
+      if (session.closed || peer.readyState !== OPEN) return;
+      room = this.acquire(session.room);
       await room.loaded;
       const since = frame.since ?? undefined;
       let history = since === undefined ? room.latest(this.options.historyLimit) : room.after(since, this.options.historyLimit);
@@ -154,22 +189,78 @@ export class Hub {
         this.release(room);
         return;
       }
-      room.add(name);
-      if (room.cluster) this.ownChanged(room, name, +1);
-      peer.send(historyFrame(history, (room.cluster?.roster ?? room).online()));
-      session.name = name;
+      // A verified join goes by the token's name when it has one.
+      const shown = session.identity?.name ?? name;
+      const userId = session.identity?.userId;
+      room.add(shown, userId);
+      if (room.cluster) this.ownChanged(room, shown, +1, userId);
+      peer.send(historyFrame(history, (room.cluster?.roster ?? room).online(), this.members(room)));
+      session.name = shown;
       session.state = "joined";
       // Presence subscribes the peer to the room (now, or when the room's held changes go out:
       // before any later message of the room, see publish()).
-      room.presence.join(peer, session, name, room.stamp(this.now()));
+      room.presence.join(peer, session, shown, room.stamp(this.now()), userId);
     } catch {
-      this.release(room);
+      if (room) this.release(room);
       if (session.state === "joining") session.state = "new";
       this.refuse(peer, "unavailable", "the room could not be loaded; try again");
     } finally {
       settle();
       session.ready = undefined; // only frames that came during the join wait for it: ~100 bytes less a socket
     }
+  }
+
+  /**
+   * The contract's refusal table (PROTOCOL.md, "Identity and access") for this join: undefined
+   * when it may go on, with `session.identity` set for a verified one. The token is never
+   * logged nor echoed: a refusal names the reason only.
+   */
+  private async admission(session: Session, token: string | undefined): Promise<JoinRefusal | undefined> {
+    let identity: Identity | undefined;
+    if (token !== undefined) {
+      const { verifier } = this.options;
+      if (!verifier) return { code: "unauthorized", reason: "no_key", message: "this server verifies no tokens: join without one" };
+      try {
+        identity = await verifier.verify(token);
+      } catch (error) {
+        // The port rejects with a TokenRefused; anything else is no identity either.
+        const reason = error instanceof Error && "reason" in error && typeof error.reason === "string" ? error.reason : "malformed";
+        return { code: "unauthorized", reason, message: `token refused: ${reason}` };
+      }
+    }
+    const room = session.room;
+    const isPrivate = this.access ? await this.access.isPrivate(room) : false;
+    switch (admit(identity, room, { private: isPrivate, anonymous: this.options.anonymous ?? true })) {
+      case "unauthorized":
+        return { code: "unauthorized", reason: "token_needed", message: isPrivate ? "this room is private: join with a token" : "this server needs a token to join" };
+      case "forbidden":
+        return { code: "forbidden", reason: "room_not_covered", message: "the token does not cover this room" };
+    }
+    if (identity && this.access && (await this.access.isBanned(room, identity.userId))) return { code: "forbidden", reason: "banned", message: "you are banned from this room" };
+    session.identity = identity;
+    return undefined;
+  }
+
+  /** An `error` frame, then the close (4401/4403) that tells a client not to retry the same join blindly. */
+  private refuseJoin(peer: AbusablePeer, session: Session, { code, reason, message }: JoinRefusal) {
+    this.options.events?.joinRefused?.(code, reason, session.client, session.room);
+    this.refuse(peer, code, message);
+    session.state = "closed";
+    if (peer.readyState === OPEN) peer.close(code === "unauthorized" ? CLOSE.unauthorized : CLOSE.forbidden, reason);
+  }
+
+  /**
+   * The room's `history.members`: each identity once, a verified user by id, an anonymous one by
+   * name. Several nodes: the other nodes' members are known by name only.
+   */
+  private members(room: LiveRoom): Member[] {
+    const members = room.members();
+    const roster = room.cluster?.roster;
+    if (roster) {
+      const known = new Set(members.map((m) => m.name));
+      for (const name of roster.online()) if (!known.has(name)) members.push({ name });
+    }
+    return members;
   }
 
   /** A `since` older than the cache: read the gap from the store, then continue from memory. */
@@ -189,11 +280,12 @@ export class Hub {
     if (session.state === "joining") return session.ready!.then(() => this.send(peer, session, frame));
     const clientId = frame.clientId ?? undefined;
     if (session.state !== "joined") return this.reject(peer, session, "not_joined", "send a join frame first", clientId);
-    const retryAfter = this.options.limiter?.take(session.client, this.now()) ?? 0;
+    const retryAfter = this.options.limiter?.take(session.rateKey, this.now()) ?? 0;
     if (retryAfter > 0) return this.limited(peer, session, retryAfter, clientId);
     session.strikes = 0;
     const room = this.live.get(session.room)!;
-    const draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId };
+    const draft: Draft = { room: room.name, name: session.name!, message: frame.message, timestamp: room.stamp(this.now()), clientId };
+    if (session.identity) draft.userId = session.identity.userId;
     this.commits.submit(draft, peer);
   }
 
@@ -299,7 +391,7 @@ export class Hub {
       const held = roster.of(meta.node).get(meta.name) ?? 0;
       if (held === meta.sockets) return;
       roster.set(meta.node, meta.name, meta.sockets);
-      room.presence.remote(meta.sockets > held ? "joined" : "left", meta.name, room.stamp(this.now()));
+      room.presence.remote(meta.sockets > held ? "joined" : "left", meta.name, room.stamp(this.now()), meta.userId);
     }
   }
 
@@ -308,12 +400,13 @@ export class Hub {
    * the other nodes hear the name's count here (absolute: a frame heard twice changes nothing)
    * and the directory gets this node's roster for rooms loaded later.
    */
-  private ownChanged(room: LiveRoom, name: string, delta: 1 | -1) {
+  private ownChanged(room: LiveRoom, name: string, delta: 1 | -1, userId?: string) {
     const cluster = this.cluster!;
     const { roster } = room.cluster!;
     if (delta > 0) roster.add(cluster.bus.node, name);
     else roster.remove(cluster.bus.node, name);
-    cluster.bus.relay(room.name, "", { name, sockets: roster.of(cluster.bus.node).get(name) ?? 0 });
+    // The change's userId rides along so that the other nodes' `joined`/`left` carry it too.
+    cluster.bus.relay(room.name, "", { name, sockets: roster.of(cluster.bus.node).get(name) ?? 0, ...(userId !== undefined && { userId }) });
     void cluster.directory.publish(room.name, roster.of(cluster.bus.node));
   }
 
@@ -364,11 +457,12 @@ export class Hub {
     session.state = "closed";
     if (was !== "joined") return; // a join in progress releases its room itself
     const room = this.live.get(session.room)!;
-    room.remove(session.name!);
+    const userId = session.identity?.userId;
+    room.remove(session.name!, userId);
     // Before the room may be freed: the other nodes hear of the last member here leaving too.
-    if (room.cluster) this.ownChanged(room, session.name!, -1);
+    if (room.cluster) this.ownChanged(room, session.name!, -1, userId);
     if (this.release(room)) return;
-    room.presence.leave(session, session.name!, room.stamp(this.now()));
+    room.presence.leave(session, session.name!, room.stamp(this.now()), userId);
   }
 
   /**
@@ -386,7 +480,40 @@ export class Hub {
    * most recent first (see room-list.ts). `after` is the `next` of the page before (an unknown
    * one starts from the top). Costs `limit` rows, however many rooms there are.
    */
-  async summaries({ after, limit }: { after?: string; limit: number }): Promise<RoomPage> {
+  async summaries(query: { after?: string; limit: number }): Promise<RoomPage> {
+    const page = await this.everyRoom(query);
+    if (!this.access) return page;
+    // Private rooms are left out after the page is read: a page still costs `limit` rows and at
+    // most `limit` cached settings lookups, however many rooms are private. The page may come
+    // out shorter; its `next` goes on from its last row all the same.
+    const access = this.access;
+    const hidden = await Promise.all(page.rooms.map((room) => access.isPrivate(room.room)));
+    page.rooms = page.rooms.filter((_, i) => !hidden[i]);
+    return page;
+  }
+
+  /**
+   * Whether a REST read of the room's history is allowed with this bearer token (PROTOCOL.md:
+   * private rooms, and every room with CHAT_ANONYMOUS=false, need a covering one).
+   */
+  async historyAccess(room: string, token: string | undefined): Promise<Admission> {
+    const isPrivate = this.access ? await this.access.isPrivate(room) : false;
+    const policy = { private: isPrivate, anonymous: this.options.anonymous ?? true };
+    if (admit(undefined, room, policy) === "allowed") return "allowed";
+    const { verifier } = this.options;
+    if (token === undefined || !verifier) return "unauthorized";
+    let identity: Identity;
+    try {
+      identity = await verifier.verify(token);
+    } catch {
+      return "unauthorized";
+    }
+    const outcome = admit(identity, room, policy);
+    if (outcome !== "allowed") return outcome;
+    return this.access && (await this.access.isBanned(room, identity.userId)) ? "forbidden" : "allowed";
+  }
+
+  private async everyRoom({ after, limit }: { after?: string; limit: number }): Promise<RoomPage> {
     const cluster = this.cluster;
     if (!cluster) return roomPage(this.options.store, this.unwritten, (room) => this.live.get(room)?.onlineCount ?? 0, parseRoomCursor(after), limit);
     // Rooms live on any node without a message, and who is online on every node: two
@@ -518,7 +645,7 @@ export class Hub {
   reject(peer: AbusablePeer, session: Session, code: ErrorCode, message: string, clientId?: string) {
     const { limiter } = this.options;
     if (limiter) {
-      const retryAfter = limiter.take(session.client, this.now());
+      const retryAfter = limiter.take(session.rateKey, this.now());
       if (retryAfter > 0) return this.limited(peer, session, retryAfter, clientId);
       session.strikes = 0;
       return this.refuse(peer, code, message, clientId);
@@ -536,7 +663,7 @@ export class Hub {
   refuseUnread(peer: AbusablePeer, session: Session): boolean {
     const { limiter } = this.options;
     if (!limiter || session.strikes === 0) return false;
-    const retryAfter = limiter.peek(session.client, this.now());
+    const retryAfter = limiter.peek(session.rateKey, this.now());
     if (retryAfter <= 0) return false;
     this.limited(peer, session, retryAfter);
     return true;

@@ -1,4 +1,4 @@
-import type { Message } from "../protocol/frames";
+import type { Member, Message } from "../protocol/frames";
 import type { RoomRoster } from "./cluster-roster";
 import type { Presence } from "./presence";
 import type { RoomSequence } from "./room-sequence";
@@ -12,7 +12,12 @@ export class LiveRoom {
   /** Sockets joined or joining: the room is freed when this drops to 0. */
   refs = 0;
   /** name -> sockets joined under it (the same person may join from two tabs). */
-  private members = new Map<string, number>();
+  private byName = new Map<string, number>();
+  /**
+   * identity -> its name, id and sockets (`history.members`): a verified user by its id
+   * ("u" + userId), an anonymous one by its name ("n" + name).
+   */
+  private identities = new Map<string, Member & { sockets: number }>();
   /** A contiguous suffix of the room's messages, ascending by id, at most `keep` long. */
   recent: Message[] = [];
   /** True when `recent` holds every message of the room (it has fewer than `keep`). */
@@ -78,26 +83,38 @@ export class LiveRoom {
     this.recent = from < 0 ? [] : this.recent.slice(from);
   }
 
-  add(name: string) {
-    this.members.set(name, (this.members.get(name) ?? 0) + 1);
+  add(name: string, userId?: string) {
+    this.byName.set(name, (this.byName.get(name) ?? 0) + 1);
+    const key = userId === undefined ? `n${name}` : `u${userId}`;
+    const identity = this.identities.get(key);
+    if (identity) identity.sockets++;
+    else this.identities.set(key, userId === undefined ? { name, sockets: 1 } : { name, userId, sockets: 1 });
   }
 
-  remove(name: string) {
-    const count = this.members.get(name) ?? 0;
-    if (count <= 1) this.members.delete(name);
-    else this.members.set(name, count - 1);
+  remove(name: string, userId?: string) {
+    const count = this.byName.get(name) ?? 0;
+    if (count <= 1) this.byName.delete(name);
+    else this.byName.set(name, count - 1);
+    const key = userId === undefined ? `n${name}` : `u${userId}`;
+    const identity = this.identities.get(key);
+    if (identity && --identity.sockets <= 0) this.identities.delete(key);
   }
 
   /** Names now in the room, each once, in order of arrival. */
   online(): string[] {
-    return [...this.members.keys()];
+    return [...this.byName.keys()];
+  }
+
+  /** Everyone in the room, each identity once, in order of arrival. */
+  members(): Member[] {
+    return [...this.identities.values()].map(({ name, userId }) => (userId === undefined ? { name } : { name, userId }));
   }
 
   has(name: string): boolean {
-    return this.members.has(name);
+    return this.byName.has(name);
   }
 
   get onlineCount(): number {
-    return this.members.size;
+    return this.byName.size;
   }
 }

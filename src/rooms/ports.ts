@@ -141,6 +141,8 @@ export interface FrameMeta {
   /** A presence change: the name, and how many sockets of it the sending node holds now (absolute). */
   name?: string;
   sockets?: number;
+  /** With a presence change: the member's id, when its join was verified. */
+  userId?: string;
 }
 
 /** Where a frame from another node came from (socket.io-adapter's `uid`), and its header. */

@@ -42,6 +42,8 @@ export interface Roster {
 interface Change {
   kind: "joined" | "left";
   name: string;
+  /** The member's id when its join was verified. */
+  userId?: string;
   timestamp: number;
   member: object;
   /** Its frame, serialized at most once per flush. */
@@ -82,19 +84,19 @@ export class Presence {
    * to it now, never held; the room's copy may be. The socket is subscribed to the room at the
    * flush that announces it, so it never hears of a change its history already showed.
    */
-  join(peer: Peer, member: object, name: string, timestamp: number) {
+  join(peer: Peer, member: object, name: string, timestamp: number, userId?: string) {
     const count = this.roster.onlineCount;
-    peer.send(frame({ kind: "joined", name, timestamp, member }, count, this.listed(count)));
-    this.changes.push({ kind: "joined", name, timestamp, member });
+    peer.send(frame({ kind: "joined", name, userId, timestamp, member }, count, this.listed(count)));
+    this.changes.push({ kind: "joined", name, userId, timestamp, member });
     this.held.push({ peer, member, from: this.changes.length });
     this.changed();
   }
 
   /** A joined socket left (already removed from the roster). */
-  leave(member: object, name: string, timestamp: number) {
+  leave(member: object, name: string, timestamp: number, userId?: string) {
     const at = this.held.findIndex((h) => h.member === member);
     if (at >= 0) this.held.splice(at, 1);
-    this.changes.push({ kind: "left", name, timestamp, member });
+    this.changes.push({ kind: "left", name, userId, timestamp, member });
     this.changed();
   }
 
@@ -102,8 +104,8 @@ export class Presence {
    * A socket joined or left on another node (already counted in the roster): announced to this
    * node's members like a local change, held the same way.
    */
-  remote(kind: "joined" | "left", name: string, timestamp: number) {
-    this.changes.push({ kind, name, timestamp, member: {} });
+  remote(kind: "joined" | "left", name: string, timestamp: number, userId?: string) {
+    this.changes.push({ kind, name, userId, timestamp, member: {} });
     this.changed();
   }
 
@@ -206,6 +208,6 @@ export class Presence {
   }
 }
 
-function frame({ kind, name, timestamp }: Change, count: number, online: string[] | undefined): string {
-  return presenceFrame(kind, { name, timestamp, count, online });
+function frame({ kind, name, userId, timestamp }: Change, count: number, online: string[] | undefined): string {
+  return presenceFrame(kind, { name, userId, timestamp, count, online });
 }

@@ -1,0 +1,71 @@
+// The AccessStore's answers, kept for a few seconds: every join asks whether its room is private
+// and (verified) whether its user is banned there, and on PostgreSQL each question is a round
+// trip. Moderation is rare and a few seconds late is acceptable for a join (the server API that
+// bans closes live sockets itself); a flood of joins to one room costs one read per TTL.
+import type { AccessStore } from "./ports";
+
+/** How long an answer is kept. */
+export const ACCESS_TTL_MS = 5_000;
+/** Answers kept at most: a spray of made-up room names or user ids cannot grow the map without end. */
+const MAX_ENTRIES = 10_000;
+
+interface Entry<T> {
+  value: Promise<T>;
+  until: number;
+}
+
+class TtlCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    const now = this.now();
+    const hit = this.entries.get(key);
+    if (hit && hit.until > now) return hit.value;
+    if (this.entries.size >= MAX_ENTRIES) this.evict(now);
+    // Concurrent joins share one read; a failed read is not kept.
+    const value = load();
+    this.entries.set(key, { value, until: now + this.ttlMs });
+    value.catch(() => this.entries.delete(key));
+    return value;
+  }
+
+  private evict(now: number) {
+    for (const [key, entry] of this.entries) if (entry.until <= now) this.entries.delete(key);
+    // Still full: the oldest half goes (a Map iterates in insertion order).
+    if (this.entries.size >= MAX_ENTRIES) {
+      let drop = this.entries.size / 2;
+      for (const key of this.entries.keys()) {
+        if (drop-- <= 0) break;
+        this.entries.delete(key);
+      }
+    }
+  }
+}
+
+export class AccessCache {
+  private readonly privacy: TtlCache<boolean>;
+  private readonly bans: TtlCache<boolean>;
+
+  constructor(
+    private readonly store: AccessStore,
+    private readonly now: () => number,
+    ttlMs = ACCESS_TTL_MS,
+  ) {
+    this.privacy = new TtlCache(ttlMs, now);
+    this.bans = new TtlCache(ttlMs, now);
+  }
+
+  isPrivate(room: string): Promise<boolean> {
+    return this.privacy.get(room, () => this.store.roomSettings(room).then((settings) => settings.private));
+  }
+
+  isBanned(room: string, userId: string): Promise<boolean> {
+    // A NUL never appears in a room name, so the key is unambiguous.
+    return this.bans.get(`${room}\u0000${userId}`, () => this.store.isBanned(room, userId, this.now()));
+  }
+}

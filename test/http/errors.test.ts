@@ -162,7 +162,7 @@ describe("not_joined and already_joined", () => {
     expect(error.clientId).toBe("early");
     ada.send({ type: "join", name: "ada" });
     const history = await ada.next();
-    expect(history).toEqual({ type: "history", messages: [], online: ["bob", "ada"] });
+    expect(history).toEqual({ type: "history", messages: [], online: ["bob", "ada"], members: [{ name: "bob" }, { name: "ada" }] });
     await ada.next("joined");
     await goesOn(server, ada, bob);
   });

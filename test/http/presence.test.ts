@@ -17,7 +17,7 @@ describe("presence", () => {
     const carol = await Client.open(url);
     carol.send({ type: "join", name: "carol" });
     const history = await carol.next();
-    expect(history).toEqual({ type: "history", messages: [], online: ["ada", "bob", "carol"] });
+    expect(history).toEqual({ type: "history", messages: [], online: ["ada", "bob", "carol"], members: [{ name: "ada" }, { name: "bob" }, { name: "carol" }] });
     expect(await carol.next()).toMatchObject({ type: "joined", name: "carol", count: 3, online: ["ada", "bob", "carol"] });
   });
 

@@ -17,6 +17,7 @@ describe("join", () => {
       type: "history",
       messages: [{ id: first.id, room: "lobby", name: "ada", message: "hello", timestamp: first.timestamp }],
       online: ["ada", "bob"],
+      members: [{ name: "ada" }, { name: "bob" }],
     });
     expect(frames[1]).toMatchObject({ type: "joined", name: "bob", count: 2, online: ["ada", "bob"] });
     expect(typeof frames[1].timestamp).toBe("number");

@@ -4,7 +4,10 @@
 // frames lost on Redis), presence counted over both nodes.
 import { describe, expect, test } from "bun:test";
 import { openCluster, type ClusterLink } from "../../src/bus/cluster";
+import { createTokenVerifier, type TokenSettings } from "../../src/auth/tokens";
+import type { AppOptions } from "../../src/http/app";
 import { openPgStore } from "../../src/store/pg";
+import { SECRET, sign } from "../auth/keys";
 import { Client, startServer, type TestServer } from "../helpers";
 import { usePostgres } from "../pg";
 import { startRedis, type TestRedis } from "../redis";
@@ -21,7 +24,7 @@ interface Node {
   metric(name: string): Promise<number>;
 }
 
-async function startNodes(count: number, redis?: TestRedis): Promise<{ nodes: Node[]; redis: TestRedis }> {
+async function startNodes(count: number, redis?: TestRedis, options: Partial<AppOptions> = {}): Promise<{ nodes: Node[]; redis: TestRedis }> {
   redis ??= await startRedis();
   const databaseUrl = await pg.server.createDatabase();
   const nodes: Node[] = [];
@@ -37,7 +40,7 @@ async function startNodes(count: number, redis?: TestRedis): Promise<{ nodes: No
       relay(room, data, meta);
     };
     defer(() => Promise.all([link.directory.close(), link.bus.close()]));
-    server = await startServer({ store, storeKind: "postgres", cluster: link, historyLimit: 1000 });
+    server = await startServer({ store, storeKind: "postgres", cluster: link, historyLimit: 1000, ...options });
     Object.assign(node, {
       server,
       link,
@@ -110,6 +113,21 @@ describe("two nodes on one PostgreSQL and one Redis", () => {
     const left = await ann.next("left", (f) => f.name === "bob");
     expect(left.count).toBe(1);
     expect(left.online).toEqual(["ann"]);
+  });
+
+  test("a verified member on A: its joined, messages and left carry its userId on B too", async () => {
+    const verifier = await createTokenVerifier({ authSecret: SECRET } as TokenSettings);
+    const { nodes } = await startNodes(2, undefined, { verifier });
+    const [a, b] = nodes as [Node, Node];
+    const bob = await Client.joined(b.ws("v"), "bob");
+    const ann = await Client.open(a.ws("v"));
+    ann.send({ type: "join", name: "x", token: await sign(SECRET, { sub: "u-ann", name: "Ann" }) });
+    expect((await ann.next("history")).members).toContainEqual({ name: "Ann", userId: "u-ann" });
+    expect(await bob.next("joined", (f) => f.name === "Ann")).toMatchObject({ userId: "u-ann", count: 2 });
+    ann.send({ type: "message", message: "hi", clientId: "a1" });
+    expect(await bob.next("message")).toMatchObject({ name: "Ann", userId: "u-ann", message: "hi" });
+    ann.close();
+    expect(await bob.next("left", (f) => f.name === "Ann")).toMatchObject({ userId: "u-ann", count: 1 });
   });
 
   test("a message frame lost on Redis: the other node fills the gap from the database before anything newer", async () => {

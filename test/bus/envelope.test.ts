@@ -10,6 +10,13 @@ test("a message's id and prev, or a presence change's name and count, come back 
   expect(decodeEnvelope(encodeEnvelope({ node: "n1", room: "r" }, frame))).toEqual({ envelope: { node: "n1", room: "r" }, frame });
 });
 
+test("a presence change of a verified member carries its userId; one that is not a string is dropped, the change kept", () => {
+  expect(decodeEnvelope(encodeEnvelope({ node: "n1", room: "r", name: "Ann", sockets: 1, userId: "u-ann" }, ""))?.envelope).toEqual({ node: "n1", room: "r", name: "Ann", sockets: 1, userId: "u-ann" });
+  expect(decodeEnvelope(`${JSON.stringify({ node: "n1", room: "r", name: "Ann", sockets: 1, userId: 7 })}\n`)?.envelope).toEqual({ node: "n1", room: "r", name: "Ann", sockets: 1 });
+  // Only with a presence change: a message's header never has one.
+  expect(decodeEnvelope(`${JSON.stringify({ node: "n1", room: "r", id: 2, prev: 1, userId: "u" })}\n{}`)?.envelope).toEqual({ node: "n1", room: "r", id: 2, prev: 1 });
+});
+
 test("a header that is not one of ours is refused whole: a half place, a bad number, a name without a count", () => {
   const header = (fields: Record<string, unknown>) => `${JSON.stringify({ node: "n1", room: "r", ...fields })}\n{}`;
   for (const bad of [{ id: 3 }, { prev: 2 }, { id: "3", prev: 2 }, { id: 3.5, prev: 2 }, { id: -1, prev: 0 }, { name: "ann" }, { sockets: 1 }, { name: 7, sockets: 1 }, { node: 1 }])

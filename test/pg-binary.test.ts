@@ -7,6 +7,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { BINARY, Client, defer, startBinary, tempDir } from "./helpers";
 import { say } from "./http/lib";
 import { usePostgres } from "./pg";
+import { openPgStore } from "../src/store/pg";
+import { SECRET, sign } from "./auth/keys";
 
 if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`npm run build\` first`);
 
@@ -48,6 +50,31 @@ describe("the compiled binary with DATABASE_URL", () => {
     expect(bob.history.map((h: any) => h.id)).toEqual([m.id]);
     const rooms = await (await fetch(`${b.base}/rooms`)).json();
     expect(rooms.rooms.map((r: any) => r.room)).toContain("lobby");
+  });
+
+  test("a ban and a private room written through the PostgreSQL store: the join is refused 4403/4401, the room unlisted, its history 401", async () => {
+    const url = await pg.server.createDatabase();
+    const store = await openPgStore(url);
+    await store.ban("lobby", "mallory", { reason: "spam" }, Date.now());
+    await store.setRoomSettings("staff", { private: true });
+    await store.close();
+    const server = await startBinary({ env: { DATABASE_URL: url, CHAT_AUTH_SECRET: SECRET } });
+    const refusal = async (room: string, token: string | undefined) => {
+      const client = await Client.open(server.wsUrl(room));
+      client.send({ type: "join", name: "m", token });
+      const error = await client.next("error");
+      return { code: error.code, close: (await client.waitClose()).code };
+    };
+    expect(await refusal("lobby", await sign(SECRET, { sub: "mallory" }))).toEqual({ code: "forbidden", close: 4403 });
+    expect(await refusal("staff", undefined)).toEqual({ code: "unauthorized", close: 4401 });
+    const insider = await sign(SECRET, { sub: "u-staff", rooms: ["staff"] });
+    const member = await Client.open(server.wsUrl("staff"));
+    member.send({ type: "join", name: "s", token: insider });
+    await member.next("history");
+    await say(member, "plans", "p1");
+    expect((await (await fetch(`${server.base}/rooms`)).json()).rooms).toEqual([]);
+    expect((await fetch(`${server.base}/rooms/staff/messages`)).status).toBe(401);
+    expect((await fetch(`${server.base}/rooms/staff/messages`, { headers: { authorization: `Bearer ${insider}` } })).status).toBe(200);
   });
 
   test("a database it cannot reach: exit code 1, the reason, and never the password", async () => {

@@ -22,6 +22,18 @@ class TtlCache<T> {
     private readonly now: () => number,
   ) {}
 
+  /** The value while it is fresh; undefined when it must be read. */
+  fresh(key: string): Promise<T> | undefined {
+    const hit = this.entries.get(key);
+    return hit && hit.until > this.now() ? hit.value : undefined;
+  }
+
+  set(key: string, value: T) {
+    const now = this.now();
+    if (this.entries.size >= MAX_ENTRIES) this.evict(now);
+    this.entries.set(key, { value: Promise.resolve(value), until: now + this.ttlMs });
+  }
+
   get(key: string, load: () => Promise<T>): Promise<T> {
     const now = this.now();
     const hit = this.entries.get(key);
@@ -62,6 +74,30 @@ export class AccessCache {
 
   isPrivate(room: string): Promise<boolean> {
     return this.privacy.get(room, () => this.store.roomSettings(room).then((settings) => settings.private));
+  }
+
+  /**
+   * Which of the rooms are private: the ones not cached are read in one store call (a page of
+   * GET /rooms: one query, however long the page), and cached for the joins that follow.
+   */
+  async privateAmong(rooms: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const unknown: string[] = [];
+    await Promise.all(
+      rooms.map(async (room) => {
+        const cached = this.privacy.fresh(room);
+        if (cached === undefined) unknown.push(room);
+        else if (await cached) found.add(room);
+      }),
+    );
+    if (unknown.length) {
+      const read = await this.store.privateRooms(unknown);
+      for (const room of unknown) {
+        this.privacy.set(room, read.has(room));
+        if (read.has(room)) found.add(room);
+      }
+    }
+    return found;
   }
 
   isBanned(room: string, userId: string): Promise<boolean> {

@@ -101,6 +101,8 @@ export interface Ban extends BanTerms {
  */
 export interface AccessStore {
   roomSettings(room: string): Promise<RoomSettings>;
+  /** Which of these rooms are private, in one read (a page of GET /rooms leaves them out). */
+  privateRooms(rooms: readonly string[]): Promise<Set<string>>;
   /** Applies the change and resolves with the room's settings after it. */
   setRoomSettings(room: string, change: RoomSettingsChange): Promise<RoomSettings>;
   /**

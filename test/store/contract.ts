@@ -381,6 +381,19 @@ export function runStoreContract(name: string, makeDatabase: () => Promise<Contr
         expect(Object.keys(await store.roomSettings("a"))).toEqual(["private"]);
         expect(Object.keys(await store.roomSettings("never"))).toEqual(["private"]);
       });
+
+      test("privateRooms: which of the named rooms are private, in one read of any length", async () => {
+        const { store } = await fresh();
+        await store.setRoomSettings("staff", { private: true });
+        await store.setRoomSettings("titled", { title: "public, with a title" });
+        await store.setRoomSettings("was", { private: true });
+        await store.setRoomSettings("was", { private: false });
+        expect(await store.privateRooms([])).toEqual(new Set());
+        expect(await store.privateRooms(["lobby", "staff", "titled", "was", "Staff"])).toEqual(new Set(["staff"]));
+        const many = Array.from({ length: 1500 }, (_, i) => `r${i}`);
+        await store.setRoomSettings("r1499", { private: true });
+        expect(await store.privateRooms(many)).toEqual(new Set(["r1499"]));
+      });
     });
 
     describe("bans", () => {

@@ -16,6 +16,9 @@ export function memoryAccess(data: MemoryAccessData, open: () => void): AccessSt
     async roomSettings(room) {
       return { ...(data.settings.get(room) ?? { private: false }) };
     },
+    async privateRooms(rooms) {
+      return new Set(rooms.filter((room) => data.settings.get(room)?.private === true));
+    },
     async setRoomSettings(room, change) {
       open();
       const now = data.settings.get(room) ?? { private: false };

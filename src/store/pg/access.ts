@@ -1,7 +1,7 @@
 // Room settings and bans on PostgreSQL: each read one lookup of a primary key (a ban check runs
 // on every verified join), each write one statement on the pool, beside the message writer:
 // nothing orders them against messages, and any node may run them.
-import { and, asc, eq, gt, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
 import type { BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { AccessStore, Ban, RoomSettings } from "../../rooms/ports";
 import { checkedTerms } from "../ban-terms";
@@ -35,6 +35,14 @@ export function pgAccess(db: BunSQLDatabase, open: () => void): AccessStore {
   };
   return {
     roomSettings: settings,
+    async privateRooms(rooms) {
+      if (rooms.length === 0) return new Set();
+      const rows = await db
+        .select({ room: roomSettings.room })
+        .from(roomSettings)
+        .where(and(eq(roomSettings.private, true), inArray(roomSettings.room, rooms.map(pgText))));
+      return new Set(rows.map((row) => row.room));
+    },
     async setRoomSettings(room, change) {
       open();
       const set: { private?: boolean; title?: string | null } = {};

@@ -20,10 +20,18 @@ export function sqliteAccess(client: Database, db: BunSQLiteDatabase, write: Acc
   const inEffect = or(isNull(bans.until), gt(bans.until, p("now")));
   // Prepared on first use, not at open: most servers never configure a room. Rows as arrays
   // (values()), as index.ts reads rooms, and every statement run to its end.
-  let statements: { settings: Statement<SettingsRow, [string]>; banned: Statement<[number], [string, string, number]>; bans: Statement<BanRow, [string, number]> } | undefined;
+  let statements: { settings: Statement<SettingsRow, [string]>; private: Statement<[string], [string]>; banned: Statement<[number], [string, string, number]>; bans: Statement<BanRow, [string, number]> } | undefined;
   const prepared = () =>
     (statements ??= {
       settings: client.prepare(db.select({ private: roomSettings.private, title: roomSettings.title }).from(roomSettings).where(eq(roomSettings.room, p("room"))).toSQL().sql),
+      // The page's names as one JSON array: one statement for any number of them.
+      private: client.prepare(
+        db
+          .select({ room: roomSettings.room })
+          .from(roomSettings)
+          .where(sql`${roomSettings.private} = 1 and ${roomSettings.room} in (select value from json_each(${p("rooms")}))`)
+          .toSQL().sql,
+      ),
       banned: client.prepare(
         db
           .select({ one: sql`1` })
@@ -45,6 +53,10 @@ export function sqliteAccess(client: Database, db: BunSQLiteDatabase, write: Acc
     async roomSettings(room) {
       const [row] = prepared().settings.values(room) as SettingsRow[];
       return settingsOf(row);
+    },
+    async privateRooms(rooms) {
+      if (rooms.length === 0) return new Set();
+      return new Set((prepared().private.values(JSON.stringify(rooms)) as [string][]).map(([room]) => room));
     },
     async setRoomSettings(room, change) {
       return write((w) => w.setRoom(room, change));

@@ -87,6 +87,22 @@ describe("HS256, with an issuer and an audience", () => {
     expect(left).toMatchObject({ name: "Ada", userId: "u-ada" });
   });
 
+  test("frames right behind a join wait for its token to be verified: stored with the userId, or not at all when the join is refused", async () => {
+    const server = await startHs256();
+    const ada = await Client.open(server.wsUrl("behind"));
+    ada.send({ type: "join", name: "ada", token: await token({ sub: "u-ada" }) });
+    ada.send({ type: "message", message: "right behind", clientId: "r1" });
+    expect((await ada.next("history")).members).toEqual([{ name: "ada", userId: "u-ada" }]);
+    expect(await ada.next("message")).toMatchObject({ message: "right behind", userId: "u-ada", clientId: "r1" });
+    const eve = await Client.open(server.wsUrl("behind"));
+    eve.send({ type: "join", name: "eve", token: await token({ exp: now() - 60 }) });
+    eve.send({ type: "message", message: "sneaked in", clientId: "e1" });
+    expect((await eve.next("error")).code).toBe("unauthorized");
+    expect((await eve.waitClose()).code).toBe(4401);
+    const { messages } = await (await fetch(`${server.base}/rooms/behind/messages`)).json();
+    expect(messages.map((m: any) => m.message)).toEqual(["right behind"]);
+  });
+
   const cases: [string, () => Promise<string> | string][] = [
     ["a forged signature", () => sign("another-secret-of-well-over-32-bytes!!", { iss: ISSUER, aud: AUDIENCE })],
     ["alg: none", () => unsigned({ sub: "u", iss: ISSUER, aud: AUDIENCE, exp: now() + 3600 })],

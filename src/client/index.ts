@@ -17,6 +17,22 @@ export type { ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame } from "
 
 export type ConnectionState = "connecting" | "online" | "reconnecting" | "closed";
 
+// The contract's "Identity and access" (PROTOCOL.md): kept here until the protocol module has
+// them (the server side is landing separately); the values are the contract's.
+/** Close codes of a refused join or a moderation action, and the error codes that come before them. */
+export const REFUSAL = { unauthorized: 4401, forbidden: 4403 } as const;
+export type RefusalCode = keyof typeof REFUSAL;
+type JoinWithToken = Extract<ClientFrame, { type: "join" }> & { token?: string };
+
+/** Where the client gets its token: a string, or a function called before every connect. */
+export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
+
+/**
+ * What the `error` event carries: the server's error frame, and on a refusal that ended the
+ * connection (`unauthorized`, `forbidden`) the close's reason as well (`kicked`, `banned`, ...).
+ */
+export type ChatErrorEvent = ErrorFrame & { reason?: string };
+
 /** What the client needs of a WebSocket: the browser's, Bun's and the `ws` package's all fit. */
 export interface WebSocketLike {
   readonly readyState: number;
@@ -42,6 +58,15 @@ export interface ChatClientOptions {
   ackTimeoutMs?: number;
   /** Reconnect delays: exponential with full jitter, reset after a successful join. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * The user's token (a JWT the app's backend signed), sent in every join. A function is called
+   * before every connect, reconnects included, so it can hand out a fresh one each time. When
+   * the server refuses a token (`unauthorized`, close 4401) the client asks for one once more
+   * and retries; refused again, or `forbidden` (4403: not allowed in the room, kicked, banned),
+   * it stops: state `closed`, an `error` event with the code and the reason, pending sends
+   * rejected with a ChatError of that code. A function that throws counts as a failed connect.
+   */
+  token?: TokenSource;
 }
 
 export interface ChatClient {
@@ -55,8 +80,12 @@ export interface ChatClient {
   /** Every new message of the room, own ones included; each id at most once, in id order. */
   on(event: "message", fn: (message: MessageFrame) => void): () => void;
   on(event: "joined" | "left", fn: (frame: JoinedFrame | LeftFrame) => void): () => void;
-  /** Error frames not tied to one of our sends (those reject the send's promise instead). */
-  on(event: "error", fn: (error: ErrorFrame) => void): () => void;
+  /**
+   * Error frames not tied to one of our sends (those reject the send's promise instead). A
+   * refusal that ends the connection (`unauthorized`, `forbidden`) comes once, with the close's
+   * `reason`, right before the state turns `closed`.
+   */
+  on(event: "error", fn: (error: ChatErrorEvent) => void): () => void;
   on(event: "state", fn: (state: ConnectionState) => void): () => void;
   /**
    * Resolves with the stored message once the server acknowledged it (it is durable then).
@@ -120,6 +149,12 @@ class Connection implements ChatClient {
   private readonly listeners = new Map<string, Set<(value: any) => void>>();
   private retryTimer?: ReturnType<typeof setTimeout>;
   private closed = false;
+  /** The token of the current connect (asked for before each). */
+  private token?: string;
+  /** Tokens refused (4401) since the last join that got in: the second one stops the client. */
+  private refusedTokens = 0;
+  /** A refusal's error frame, held until its close says why (`kicked`, `banned`). */
+  private refusal?: ErrorFrame;
 
   constructor(private readonly options: ChatClientOptions) {
     if (!isRoomName(options.room)) throw new TypeError(`bad room name ${JSON.stringify(options.room)}: 1-64 of A-Z a-z 0-9 _ - .`);
@@ -161,19 +196,45 @@ class Connection implements ChatClient {
   }
 
   close() {
+    this.stop(new ChatError("closed", "the client was closed before the server acknowledged the message"));
+  }
+
+  /** Closed for good: by the app, or by a refusal that retrying would only repeat (then reported). */
+  private stop(error: ChatError, report?: ChatErrorEvent) {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
     const socket = this.socket;
     this.socket = undefined;
     socket?.close(1000, "bye");
-    for (const { clientId } of [...this.pending.values()]) this.settle(clientId)!.reject(new ChatError("closed", "the client was closed before the server acknowledged the message"));
+    for (const { clientId } of [...this.pending.values()]) this.settle(clientId)!.reject(error);
     this.roster.clear();
     this.online = [];
+    if (report) this.emit("error", report);
     this.setState("closed");
   }
 
+  /** Asks for the token (a function may fetch a fresh one), then opens the socket. */
   private open() {
+    const source = this.options.token;
+    if (typeof source !== "function") return this.openSocket(source);
+    let token: string | undefined | Promise<string | undefined>;
+    try {
+      token = source();
+    } catch {
+      return this.retry(); // like a failed connection: the app's token endpoint may be down for a while
+    }
+    if (!(token instanceof Promise)) return this.openSocket(token);
+    token.then(
+      (value) => {
+        if (!this.closed) this.openSocket(value);
+      },
+      () => this.retry(),
+    );
+  }
+
+  private openSocket(token: string | undefined) {
+    this.token = typeof token === "string" && token !== "" ? token : undefined;
     let ws: WebSocketLike;
     try {
       ws = new this.WS(this.wsUrl);
@@ -201,7 +262,7 @@ class Connection implements ChatClient {
         .catch(() => this.drop(ws)); // a failed backfill: reconnect and resume from the same lastId
     };
     ws.onerror = () => {}; // a close event follows; and `ws` throws on an error nobody listens to
-    ws.onclose = (event) => this.drop(ws, event.code);
+    ws.onclose = (event) => this.drop(ws, event.code, event.reason);
   }
 
   private async receive(frame: ServerFrame) {
@@ -241,6 +302,12 @@ class Connection implements ChatClient {
       case "error": {
         const mine = frame.clientId === undefined ? undefined : this.settle(frame.clientId);
         if (mine) return mine.reject(new ChatError(frame.code, frame.message, frame.retryAfter));
+        // A refused join or a kick: the server closes the socket next, and its reason completes
+        // the report (see drop).
+        if (frame.code === "unauthorized" || frame.code === "forbidden") {
+          this.refusal = frame;
+          return;
+        }
         this.emit("error", frame);
         if (this.state === "online") return;
         // Our join was refused. Too many joins from our address: the socket stays open, join
@@ -280,12 +347,13 @@ class Connection implements ChatClient {
   }
 
   private sendJoin() {
-    this.write({ type: "join", name: this.name, ...(this.lastId === undefined ? {} : { since: this.lastId }) });
+    this.write({ type: "join", name: this.name, ...(this.lastId === undefined ? {} : { since: this.lastId }), ...(this.token === undefined ? {} : { token: this.token }) });
   }
 
   /** Our own `joined` arrived: we are in. Re-send what is unacked, then send what was queued. */
   private joined() {
     this.backoff.reset();
+    this.refusedTokens = 0;
     this.state = "online"; // set before flushing, announced after: a listener's send() is not sent twice
     for (const pending of this.pending.values()) this.transmit(pending);
     this.emit("state", "online");
@@ -307,10 +375,14 @@ class Connection implements ChatClient {
   }
 
   /** The socket is gone (closed by the server, failed, or given up on): reconnect after a delay. */
-  private drop(ws: WebSocketLike, code?: number) {
+  private drop(ws: WebSocketLike, code?: number, reason?: string) {
     if (this.socket !== ws) return;
     this.socket = undefined;
     if (ws.readyState <= 1) ws.close();
+    const refusal = this.refusal;
+    this.refusal = undefined;
+    if (code === REFUSAL.unauthorized || code === REFUSAL.forbidden) return this.refused(code, reason, refusal);
+    if (refusal) this.emit("error", refusal);
     // Unacked sends wait for the next join (their ack timers only run while online).
     for (const pending of this.pending.values()) clearTimeout(pending.timer);
     if (code === CLOSE.tooBig) {
@@ -319,6 +391,26 @@ class Connection implements ChatClient {
       if (biggest) this.settle(biggest.clientId)!.reject(new ChatError("too_big", "the server closed the connection: frame too big"));
     }
     this.retry(code);
+  }
+
+  /**
+   * The server refused the token (4401) or the user (4403). A token may just have expired: ask
+   * for one more at once; a second refusal in a row, or a 4403, would repeat forever: stop.
+   */
+  private refused(code: number, reason: string | undefined, frame: ErrorFrame | undefined) {
+    const unauthorized = code === REFUSAL.unauthorized;
+    if (unauthorized && ++this.refusedTokens === 1 && !this.closed) {
+      this.roster.clear();
+      this.online = [];
+      this.setState("reconnecting");
+      this.retryTimer = setTimeout(() => this.open(), 0);
+      return;
+    }
+    const report: ChatErrorEvent = {
+      ...(frame ?? { type: "error", code: unauthorized ? "unauthorized" : "forbidden", message: unauthorized ? "the server refused the token" : "not allowed in this room" }),
+      ...(reason ? { reason } : {}),
+    };
+    this.stop(new ChatError(report.code, reason ? `${report.message} (${reason})` : report.message), report);
   }
 
   private retry(code?: number) {
@@ -331,7 +423,7 @@ class Connection implements ChatClient {
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
-  private write(frame: ClientFrame) {
+  private write(frame: ClientFrame | JoinWithToken) {
     this.socket?.send(JSON.stringify(frame));
   }
 

@@ -2,6 +2,7 @@
 // the shared client core (src/client), which owns reconnecting, resuming and acks; the page owns
 // what people typed (drafts and the outbox, per room, in localStorage) and what is on screen.
 import { connect, type ChatClient, type ConnectionState } from "../src/client/index";
+import { parseFragment, refusalText, tokenName, withoutToken } from "./access";
 import { isRoomName, LIMITS, normalizeName } from "../src/protocol/limits";
 import { Couriers } from "./couriers";
 import { Conversation } from "./conversation";
@@ -10,7 +11,7 @@ import { notify, notifyButton } from "./notify";
 import { Outbox } from "./outbox";
 import { PendingView } from "./pending";
 import { HOME_ROOM, RoomDirectory } from "./rooms";
-import { KEYS, storage } from "./storage";
+import { KEYS, sessionToken, storage } from "./storage";
 import { MESSAGE_LIMIT, messageLength, REFUSED_CONTROL } from "./text";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -67,8 +68,19 @@ const isTouchDevice = () => matchMedia("(pointer: coarse)").matches || (navigato
 // ---- the room in the URL (?room=lobby, or #lobby), so a link invites ----
 
 function roomFromUrl(): string | undefined {
-  const room = new URLSearchParams(location.search).get("room") ?? new URLSearchParams(`room=${location.hash.slice(1)}`).get("room")!;
-  return isRoomName(room) ? room : undefined;
+  const room = new URLSearchParams(location.search).get("room") ?? parseFragment(location.hash).room;
+  return room !== undefined && isRoomName(room) ? room : undefined;
+}
+
+// ---- a signed-in user's token: `#token=...` (see access.ts), kept for the tab's session ----
+
+/** Reads a token from the fragment, keeps it, and takes it out of the address (and its history entry). */
+function takeTokenFromUrl(): string | undefined {
+  const { token } = parseFragment(location.hash);
+  if (!token) return undefined;
+  sessionToken.set(token);
+  history.replaceState(history.state, "", withoutToken(location.href));
+  return token;
 }
 
 function putRoomInUrl(room: string) {
@@ -80,7 +92,10 @@ function putRoomInUrl(room: string) {
 
 // ---- state ----
 
-let name = storage.get(KEYS.name) ?? "";
+let token = takeTokenFromUrl() ?? sessionToken.get();
+/** The name a token carries: the server shows that one, whatever the join says. */
+const signedInName = () => (token === undefined ? undefined : tokenName(token));
+let name = signedInName() ?? storage.get(KEYS.name) ?? "";
 let room = roomFromUrl() ?? HOME_ROOM;
 let client: ChatClient | undefined;
 const conversation = new Conversation(ui, {
@@ -111,7 +126,7 @@ const outbox: Outbox = new Outbox(
 );
 // Background connections, one per other room with unsent messages: they join, send, and leave.
 const couriers = new Couriers(
-  () => ({ url: location.origin, name, backoff: BACKOFF }),
+  () => ({ url: location.origin, name, backoff: BACKOFF, token: () => token }),
   () => (name ? outbox.roomsWaiting().filter((r) => r !== room) : []),
   (r) => outbox.online(r),
 );
@@ -127,6 +142,7 @@ function enter(next: string) {
   hideError();
   ui.roomTitle.textContent = `#${room}`;
   ui.me.textContent = name;
+  ui.rename.hidden = signedInName() !== undefined; // the token's name wins over any other
   ui.join.hidden = true;
   ui.chat.hidden = false;
   ui.text.value = storage.get(KEYS.draft(room)) ?? "";
@@ -147,7 +163,8 @@ function connectRoom() {
   const old = client;
   client = undefined;
   old?.close();
-  const c = connect({ url: location.origin, room, name, backoff: BACKOFF, ...(conversation.latestId ? { since: conversation.latestId } : {}) });
+  // Asked at every connect: a token that arrives later in this tab (a new #token=) is used from then on.
+  const c = connect({ url: location.origin, room, name, backoff: BACKOFF, token: () => token, ...(conversation.latestId ? { since: conversation.latestId } : {}) });
   client = c;
   showState(c.state);
   c.on("state", (state) => {
@@ -171,8 +188,9 @@ function connectRoom() {
   };
   c.on("joined", presence);
   c.on("left", presence);
-  // A refused join (the client rejoins by itself after a rate limit's retryAfter).
-  c.on("error", (e) => c === client && showError(e.code, e.message, e.retryAfter));
+  // A refused join (the client rejoins by itself after a rate limit's retryAfter; after
+  // `unauthorized` or `forbidden` it stops, and the words say why).
+  c.on("error", (e) => c === client && showError(e.code, e.message, e.retryAfter, e.reason));
   renderOnline();
 }
 
@@ -271,10 +289,22 @@ ui.openForm.addEventListener("submit", (e) => {
   openRoom(next);
 });
 
-window.addEventListener("popstate", () => {
+function addressChanged() {
+  const fresh = takeTokenFromUrl();
   const next = roomFromUrl() ?? HOME_ROOM;
+  if (fresh) {
+    // Signed in (again) in this tab: every connection rejoins with the new token.
+    token = fresh;
+    name = signedInName() ?? name;
+    couriers.closeAll();
+    if (name) enter(next);
+    else showJoin();
+    return;
+  }
   if (next !== room && name) enter(next);
-});
+}
+window.addEventListener("popstate", addressChanged);
+window.addEventListener("hashchange", addressChanged);
 
 // The sidebar is a drawer on narrow screens.
 function setDrawer(open: boolean) {
@@ -313,10 +343,15 @@ window.addEventListener("storage", (e) => {
 
 let countdown: ReturnType<typeof setInterval> | undefined;
 
-function showError(code: string | undefined, message: string, retryAfter?: number) {
+function showError(code: string | undefined, message: string, retryAfter?: number, reason?: string) {
   clearInterval(countdown);
   ui.error.hidden = false;
   ui.error.dataset.code = code ?? "";
+  const refusal = code === undefined ? undefined : refusalText(code, reason, token !== undefined);
+  if (refusal) {
+    ui.error.textContent = refusal;
+    return;
+  }
   if (code === "rate_limited") {
     const until = Date.now() + (retryAfter ?? 1000);
     const tick = () => {

@@ -1,6 +1,7 @@
 // Background connections: one per room, other than the open one, with messages still to send.
 // Each joins its room, sends what waits there (the outbox hands it over), and is closed once
-// nothing waits. A room whose join is refused is left alone for a while, not retried in a loop.
+// nothing waits. A room whose join is refused is left alone for a while, not retried in a loop;
+// one that refused the user (`unauthorized`, `forbidden`) until the name or the token changes.
 import { connect, type ChatClient, type ChatClientOptions } from "../src/client/index";
 
 const REFUSED_PAUSE_MS = 30_000;
@@ -53,7 +54,8 @@ export class Couriers {
       let refusal: number | undefined;
       c.on("error", (e) => {
         // Too many joins from this address: back when the server says; any other refusal: later.
-        if (c.state !== "online") refusal = e.code === "rate_limited" ? Math.max(250, e.retryAfter ?? 1000) : REFUSED_PAUSE_MS;
+        if (e.code === "unauthorized" || e.code === "forbidden") refusal = Infinity;
+        else if (c.state !== "online") refusal = e.code === "rate_limited" ? Math.max(250, e.retryAfter ?? 1000) : REFUSED_PAUSE_MS;
       });
       c.on("state", (state) => {
         if (this.clients.get(room) !== c) return;
@@ -61,8 +63,9 @@ export class Couriers {
         if (state !== "closed") return;
         // Closed by the client itself: the server refused the join.
         this.clients.delete(room);
-        this.refusedUntil.set(room, Date.now() + (refusal ?? REFUSED_PAUSE_MS));
-        setTimeout(() => this.sync(), refusal ?? REFUSED_PAUSE_MS);
+        const pause = refusal ?? REFUSED_PAUSE_MS;
+        this.refusedUntil.set(room, Date.now() + pause);
+        if (pause !== Infinity) setTimeout(() => this.sync(), pause); // (an Infinity delay would fire at once)
       });
     }
   }

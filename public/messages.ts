@@ -2,6 +2,8 @@
 // trims one end as it loads the other, so a long scroll keeps the DOM and memory flat). One <li>
 // per message id, in id order; a day heading where the day changes; a "New" line before the
 // first unread; consecutive messages of one sender grouped. What people typed goes in as text.
+// A verified sender (the message has a `userId`) gets a mark: an empty element drawn by CSS, so
+// no name, whatever characters it holds ("✓", "verified"), can look like it or be read as it.
 import type { Message } from "../src/protocol/frames";
 import { clock, dayKey, dayLabel, mentions, renderText } from "./text";
 
@@ -21,6 +23,22 @@ export function hue(name: string): number {
   for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
   return h % 360;
 }
+
+/** The verified mark: an element beside the name's text, never text itself. */
+export function verifiedMark(): HTMLSpanElement {
+  const mark = el("span", "verified");
+  mark.setAttribute("role", "img");
+  mark.setAttribute("aria-label", "verified");
+  mark.title = "Verified: the app vouches for this user";
+  return mark;
+}
+
+/**
+ * Who sent a message, for grouping: a verified user by id, anyone else by name, so that an
+ * anonymous "ada" right after the verified one starts a group of its own (with its own name
+ * shown, without the mark) instead of passing as her follow-up.
+ */
+const senderOf = (m: Message) => (m.userId === undefined ? `name:${m.name}` : `user:${m.userId}`);
 
 const idOf = (node: Element | null | undefined) => (node ? Number((node as HTMLElement).dataset.id) : undefined);
 
@@ -116,6 +134,7 @@ export class MessageList {
     item.id = key;
     item.dataset.id = String(m.id);
     item.dataset.name = m.name;
+    item.dataset.sender = senderOf(m);
     item.dataset.ts = String(m.timestamp);
     item.tabIndex = -1; // arrow keys move between messages (see app.ts)
     // The item's accessible name: sender, text, time, also for a grouped follow-up whose
@@ -128,6 +147,8 @@ export class MessageList {
     name.id = `${key}n`;
     name.dir = "auto";
     name.style.setProperty("--hue", String(hue(m.name)));
+    // Inside the name's element, after its text: hidden with it in a group, read with it.
+    if (m.userId !== undefined) name.append(verifiedMark());
     const time = el("time", "time", clock(m.timestamp));
     time.id = `${key}t`;
     time.dateTime = new Date(m.timestamp).toISOString();
@@ -146,7 +167,7 @@ export class MessageList {
     const prev = item.previousElementSibling as HTMLLIElement | null;
     const ts = Number(item.dataset.ts);
     const newDay = !prev || dayKey(Number(prev.dataset.ts)) !== dayKey(ts);
-    const cont = !newDay && prev!.dataset.name === item.dataset.name && ts - Number(prev!.dataset.ts) < GROUP_MS;
+    const cont = !newDay && prev!.dataset.sender === item.dataset.sender && ts - Number(prev!.dataset.ts) < GROUP_MS;
     item.classList.toggle("cont", cont);
     const heading = item.querySelector(".day");
     if (newDay && !heading) item.prepend(el("h2", "day", dayLabel(ts)));

@@ -1,6 +1,8 @@
 // What the page keeps in the browser (localStorage): the name, and per room the draft, the
 // unsent messages and the last message seen. localStorage throws in some private modes and when
-// full: the page then still works, it only forgets across reloads.
+// full: the page then still works, it only forgets across reloads. The signed-in user's token
+// is the exception: sessionStorage, so it lives as long as the tab (a reload keeps it) and never
+// reaches another tab or outlives the session.
 
 export const KEYS = {
   name: "chat.name",
@@ -62,3 +64,21 @@ export function markSeen(room: string, id: number, at: number) {
   if (seen && seen.id >= id) return;
   storage.set(KEYS.seen(room), JSON.stringify({ id, at }));
 }
+
+const TOKEN_KEY = "chat.token";
+
+/** The signed-in user's token in this tab (see access.ts), or undefined. */
+export const sessionToken = {
+  get(): string | undefined {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  set(token: string) {
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch {}
+  },
+};

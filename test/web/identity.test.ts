@@ -1,0 +1,149 @@
+// The page for verified users, in real Chromium against the compiled binary: a token in the URL
+// fragment is used and taken out of the address, and the verified mark is an element no
+// anonymous name can imitate. (Refusals in words: test/web/access.test.ts covers the wording.)
+import { Database } from "bun:sqlite";
+import { expect, test } from "bun:test";
+import { join as joinPath } from "node:path";
+import { SignJWT } from "jose";
+import { Client } from "../helpers";
+import { online, openPage, pageErrors, scratchDir, serve, useBrowser, waitText } from "./browser";
+
+useBrowser();
+
+const SECRET = "a-test-secret-of-at-least-32-bytes-0123456789";
+
+/** A token as an app's backend signs it (HS256 with the server's secret). */
+const sign = (claims: { sub: string; name?: string }) =>
+  new SignJWT(claims.name === undefined ? {} : { name: claims.name })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(claims.sub)
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode(SECRET));
+
+/**
+ * The binary with a key, so the token verifies. Until verified joins are wired in, the binary
+ * refuses the setting at start-up and ignores a join's token: then it runs without (remove this
+ * fallback once they land).
+ */
+async function serveWithKey() {
+  try {
+    return await serve({ env: { CHAT_AUTH_SECRET: SECRET } });
+  } catch (error) {
+    if (!String(error).includes("not available in this version yet")) throw error;
+    return serve();
+  }
+}
+
+test("#token= signs the page in: the token goes in the join, leaves the address, and survives a reload in this tab only", async () => {
+  const server = await serveWithKey();
+  const token = await sign({ sub: "u-ada", name: "Ada Lovelace" });
+  const page = await openPage();
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });
+  const joins: { type: "join"; name: string; token?: string }[] = [];
+  page.on("websocket", (ws) =>
+    ws.on("framesent", ({ payload }) => {
+      const frame = JSON.parse(String(payload));
+      if (frame.type === "join") joins.push(frame);
+    }),
+  );
+
+  await page.goto(`${server.base}/#side-room&token=${token}`);
+  await online(page);
+  // No join screen: the token's name is the user's, and there is no other name to change to.
+  expect(await page.locator("#me").textContent()).toBe("Ada Lovelace");
+  expect(await page.locator("#rename").isHidden()).toBe(true);
+  expect(await page.locator("#room-title").textContent()).toBe("#side-room");
+  expect(joins).toEqual([{ type: "join", name: "Ada Lovelace", token }]);
+  // Gone from the address and from this history entry; the room stayed.
+  expect(page.url()).not.toContain(token);
+  expect(page.url()).not.toContain("token");
+  expect(page.url()).toContain("side-room");
+  // Nor in the entry before (the page's own ?room= entry came after it): Back shows no token.
+  await page.goBack();
+  expect(page.url()).toBe(`${server.base}/#side-room`);
+  expect(await page.locator("#room-title").textContent()).toBe("#side-room");
+  expect(await page.evaluate(() => localStorage.getItem("chat.token") ?? JSON.stringify(localStorage).includes("eyJ"))).toBe(false);
+  // The Invite link holds the room only.
+  await page.getByRole("button", { name: "Invite" }).click();
+  await page.waitForSelector('#invite:has-text("Link copied")');
+  const invite = await page.evaluate(() => navigator.clipboard.readText());
+  expect(invite).toBe(`${server.base}/?room=side-room`);
+
+  // A reload keeps the sign-in (sessionStorage): the same token in the next join.
+  await page.reload();
+  await online(page);
+  expect(await page.locator("#me").textContent()).toBe("Ada Lovelace");
+  expect(joins).toHaveLength(2);
+  expect(joins[1]).toMatchObject({ name: "Ada Lovelace", token });
+  expect(page.url()).not.toContain("token");
+
+  // Another tab of the same browser is not signed in: it asks for a name, and joins without a token.
+  const other = await page.context().newPage();
+  await other.goto(`${server.base}/?room=side-room`);
+  await other.getByLabel("Your name").waitFor();
+  expect(await other.evaluate(() => sessionStorage.getItem("chat.token"))).toBeNull();
+  expect(pageErrors).toEqual([]);
+});
+
+test("the verified mark: on a verified sender only, an element outside the name's text that no anonymous name imitates", async () => {
+  const cwd = scratchDir();
+  const first = await serve({ cwd, env: { CHAT_RATE_LIMIT: "0" } });
+  const senders = ["ada", "ada", "ada ✓", "ada verified", "✓", "✅ verified"];
+  for (const [i, name] of senders.entries()) {
+    const client = await Client.joined(first.wsUrl("lobby"), name);
+    client.send({ type: "message", message: `message ${i} from ${name}`, clientId: `c${i}` });
+    await client.next("message", (f) => f.clientId === `c${i}`);
+    client.close();
+  }
+  first.proc.kill("SIGTERM");
+  await first.proc.exited;
+  // The first "ada" was verified: as the server stores a verified sender's message (its userId).
+  // Written into the store between two runs, because this binary has no verified joins yet.
+  const db = new Database(joinPath(cwd, "chat.db"));
+  db.run("UPDATE messages SET user_id = 'u-ada' WHERE client_id = 'c0'");
+  db.close();
+  const server = await serve({ cwd, env: { CHAT_RATE_LIMIT: "0" } });
+
+  const page = await openPage();
+  await page.goto(`${server.base}/?room=lobby`);
+  await page.getByLabel("Your name").fill("reader");
+  await page.getByRole("button", { name: "Join" }).click();
+  await online(page);
+  await waitText(page, "message 5 from ✅ verified");
+
+  const shown = await page.$$eval("#messages .msg", (items) =>
+    items.map((li) => {
+      const name = li.querySelector(".name")!;
+      const marks = li.querySelectorAll(".verified");
+      return {
+        name: name.textContent,
+        // The name's own text is one text node, the name and nothing else.
+        text: [...name.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent),
+        marks: marks.length,
+        markText: [...marks].map((m) => m.textContent),
+        markLabel: [...marks].map((m) => [m.getAttribute("role"), m.getAttribute("aria-label")]),
+        markIsOutsideText: [...marks].every((m) => m.parentElement === name && m.childNodes.length === 0),
+        cont: li.classList.contains("cont"),
+      };
+    }),
+  );
+  expect(shown.map((s) => [s.name, s.marks])).toEqual([
+    ["ada", 1],
+    ["ada", 0],
+    ["ada ✓", 0],
+    ["ada verified", 0],
+    ["✓", 0],
+    ["✅ verified", 0],
+  ]);
+  expect(shown.map((s) => s.text)).toEqual(senders.map((name) => [name]));
+  expect(shown[0]).toMatchObject({ markText: [""], markLabel: [["img", "verified"]], markIsOutsideText: true });
+  // The anonymous "ada" right after the verified one is not shown as her follow-up (whose name
+  // and mark would be hidden): it starts its own group, name shown, without the mark.
+  expect(shown[1]!.cont).toBe(false);
+  // One mark on the page, and it is visible: a drawn disc, not a character of any name.
+  expect(await page.getByRole("img", { name: "verified" }).count()).toBe(1);
+  const box = (await page.locator("#messages .verified").boundingBox())!;
+  expect(box.width).toBeGreaterThan(5);
+  expect(await page.locator("#messages .verified").evaluate((m) => getComputedStyle(m).backgroundColor)).not.toBe("rgba(0, 0, 0, 0)");
+  expect(pageErrors).toEqual([]);
+});

@@ -14,8 +14,11 @@ const { data: page } = await server.rooms({ room: "lobby" }).messages.get({ quer
 for (const m of page?.messages ?? []) console.log(m.id, m.name, m.message);
 
 // The client: joins, reconnects with backoff, resumes where it left off, re-sends unacked messages.
-const chat = connect({ url, room: "lobby", name: "bot", WebSocket });
+// `token` (a verified user): your backend's JWT for the user, asked for again before every connect.
+const token = () => fetch("https://app.example/chat-token").then((res) => res.text());
+const chat = connect({ url, room: "lobby", name: "bot", WebSocket, token });
 chat.on("state", (state) => console.log("connection:", state));
+chat.on("error", (e) => console.log(e.code, e.reason ?? e.message)); // e.g. `forbidden` `kicked`: stopped
 chat.on("message", (m) => console.log(`${m.name}: ${m.message}`));
 const stored = await chat.send("hello"); // resolves once the server has stored it
 console.log("stored as", stored.id);

@@ -126,7 +126,7 @@ const outbox: Outbox = new Outbox(
 );
 // Background connections, one per other room with unsent messages: they join, send, and leave.
 const couriers = new Couriers(
-  () => ({ url: location.origin, name, backoff: BACKOFF, token: () => token }),
+  () => ({ url: location.origin, name, backoff: BACKOFF, token }),
   () => (name ? outbox.roomsWaiting().filter((r) => r !== room) : []),
   (r) => outbox.online(r),
 );
@@ -163,8 +163,8 @@ function connectRoom() {
   const old = client;
   client = undefined;
   old?.close();
-  // Asked at every connect: a token that arrives later in this tab (a new #token=) is used from then on.
-  const c = connect({ url: location.origin, room, name, backoff: BACKOFF, token: () => token, ...(conversation.latestId ? { since: conversation.latestId } : {}) });
+  // A fixed token (a new #token= in this tab enters the room again with it): a 4401 is final.
+  const c = connect({ url: location.origin, room, name, backoff: BACKOFF, token, ...(conversation.latestId ? { since: conversation.latestId } : {}) });
   client = c;
   showState(c.state);
   c.on("state", (state) => {

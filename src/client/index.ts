@@ -61,9 +61,10 @@ export interface ChatClientOptions {
   /**
    * The user's token (a JWT the app's backend signed), sent in every join. A function is called
    * before every connect, reconnects included, so it can hand out a fresh one each time. When
-   * the server refuses a token (`unauthorized`, close 4401) the client asks for one once more
-   * and retries; refused again, or `forbidden` (4403: not allowed in the room, kicked, banned),
-   * it stops: state `closed`, an `error` event with the code and the reason, pending sends
+   * the server refuses the join (`unauthorized`, close 4401) a function is asked once more and
+   * the join retried; refused again, or refused with a string token or none (the same join would
+   * only be refused again), or `forbidden` (4403: not allowed in the room, kicked, banned), the
+   * client stops: state `closed`, an `error` event with the code and the reason, pending sends
    * rejected with a ChatError of that code. A function that throws counts as a failed connect.
    */
   token?: TokenSource;
@@ -394,12 +395,13 @@ class Connection implements ChatClient {
   }
 
   /**
-   * The server refused the token (4401) or the user (4403). A token may just have expired: ask
-   * for one more at once; a second refusal in a row, or a 4403, would repeat forever: stop.
+   * The server refused the token (4401) or the user (4403). A token from a function may just
+   * have expired: ask for one more at once. A second refusal in a row, a fixed token (or none),
+   * or a 4403 would be refused again however often we came back: stop.
    */
   private refused(code: number, reason: string | undefined, frame: ErrorFrame | undefined) {
     const unauthorized = code === REFUSAL.unauthorized;
-    if (unauthorized && ++this.refusedTokens === 1 && !this.closed) {
+    if (unauthorized && typeof this.options.token === "function" && ++this.refusedTokens === 1 && !this.closed) {
       this.roster.clear();
       this.online = [];
       this.setState("reconnecting");

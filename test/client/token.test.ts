@@ -128,6 +128,19 @@ test("a second 4401 in a row stops the client: closed, unauthorized reported, pe
   expect(ann.client.state).toBe("closed");
 });
 
+test("a 4401 with a string token, or with none, stops at once: the same join would be refused again", async () => {
+  const server = standIn(() => refuseToken);
+  const fixed = open({ url: server.url, token: "the-token" });
+  const anonymous = open({ url: server.url, name: "ben" });
+  await Promise.all([fixed.closed(), anonymous.closed()]);
+  for (const w of [fixed, anonymous]) {
+    expect(w.errors).toEqual([{ type: "error", code: "unauthorized", message: "a valid token is needed", reason: "token refused" }]);
+    expect(w.states).toEqual(["closed"]);
+  }
+  await noMoreJoins(server.joins);
+  expect(server.joins).toHaveLength(2);
+});
+
 test("a 4401 after a join that got in is given its one retry again", async () => {
   // ok, refused, ok (the retry), refused, ok (the retry again): the count starts over once in.
   const server = standIn((_, n) => (n === 2 || n === 4 ? refuseToken : "accept"));

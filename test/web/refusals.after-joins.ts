@@ -1,0 +1,102 @@
+// NOT RUN YET (not a .test.ts): needs verified joins in the binary (branch joins). Once they are
+// on main, rename to refusals.test.ts and drop serveWithKey's fallback in identity.test.ts. Run green
+// against main + joins + clienttoken merged (5 pass).
+// Refusals in words and the verified mark live, in real Chromium against the compiled binary
+// with verified joins on (CHAT_AUTH_SECRET): the page says why in words and does not reconnect.
+import { Database } from "bun:sqlite";
+import { expect, test } from "bun:test";
+import { join as joinPath } from "node:path";
+import { SignJWT } from "jose";
+import type { Page } from "playwright-core";
+import { join, online, openPage, pageErrors, say, scratchDir, serve, useBrowser, waitText } from "./browser";
+
+useBrowser();
+
+const SECRET = "a-test-secret-of-at-least-32-bytes-0123456789";
+const sign = (claims: { sub: string; name?: string; rooms?: string[] }) =>
+  new SignJWT({ ...(claims.name ? { name: claims.name } : {}), ...(claims.rooms ? { rooms: claims.rooms } : {}) })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(claims.sub)
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode(SECRET));
+
+/** Counts the sockets the page opens, to show that a refusal is not retried. */
+function countSockets(page: Page) {
+  const opened = { count: 0 };
+  page.on("websocket", () => opened.count++);
+  return opened;
+}
+
+/** The refusal in words, the connection closed, and after a while still one socket only. */
+async function refusedWith(page: Page, words: string, opened: { count: number }) {
+  await page.waitForSelector(`#error:has-text("${words}")`);
+  await page.waitForSelector('#conn[data-state="closed"]');
+  // The page's reconnects come within its backoff's first steps (250 ms, 500 ms, ...): a second
+  // socket would have opened within this second.
+  await page.waitForTimeout(1000);
+  expect(opened.count).toBe(1);
+}
+
+test("no token where one is needed: 'This room needs you to sign in', no reconnect", async () => {
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET, CHAT_ANONYMOUS: "false" } });
+  const page = await openPage();
+  const opened = countSockets(page);
+  await page.goto(`${server.base}/?room=lobby`);
+  await page.getByLabel("Your name").fill("guest");
+  await page.getByRole("button", { name: "Join" }).click();
+  await refusedWith(page, "This room needs you to sign in", opened);
+  expect(pageErrors).toEqual([]);
+});
+
+test("an expired token: 'This room needs you to sign in', no reconnect", async () => {
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET } });
+  const expired = await new SignJWT({ name: "ada" }).setProtectedHeader({ alg: "HS256" }).setSubject("u-ada").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(new TextEncoder().encode(SECRET));
+  const page = await openPage();
+  const opened = countSockets(page);
+  await page.goto(`${server.base}/#lobby&token=${expired}`);
+  await refusedWith(page, "This room needs you to sign in", opened);
+});
+
+test("a token for other rooms: 'You are not allowed in this room'", async () => {
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET } });
+  const token = await sign({ sub: "u-ada", name: "ada", rooms: ["team-*"] });
+  const page = await openPage();
+  const opened = countSockets(page);
+  await page.goto(`${server.base}/#lobby&token=${token}`);
+  await refusedWith(page, "You are not allowed in this room", opened);
+});
+
+test("a banned user: 'You are banned from this room'", async () => {
+  const cwd = scratchDir();
+  const first = await serve({ cwd, env: { CHAT_AUTH_SECRET: SECRET } });
+  first.proc.kill("SIGTERM");
+  await first.proc.exited;
+  const db = new Database(joinPath(cwd, "chat.db"));
+  db.run("INSERT INTO bans (room, user_id, reason, until, created_at) VALUES ('lobby', 'u-ada', 'spam', NULL, ?)", [Date.now()]);
+  db.close();
+  const server = await serve({ cwd, env: { CHAT_AUTH_SECRET: SECRET } });
+  const token = await sign({ sub: "u-ada", name: "ada" });
+  const page = await openPage();
+  const opened = countSockets(page);
+  await page.goto(`${server.base}/#lobby&token=${token}`);
+  await refusedWith(page, "You are banned from this room", opened);
+});
+
+test("live: a signed-in user's messages carry the mark for others; an anonymous namesake's do not", async () => {
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET } });
+  const ada = await openPage();
+  await ada.goto(`${server.base}/#lobby&token=${await sign({ sub: "u-ada", name: "ada" })}`);
+  await online(ada);
+  const fake = await openPage();
+  await join(fake, server.base, "ada ✓");
+  const reader = await openPage();
+  await join(reader, server.base, "reader");
+  await say(ada, "from the real ada");
+  await say(fake, "from the fake one");
+  await waitText(reader, "from the fake one");
+  const marks = await reader.$$eval("#messages .msg", (items) => items.map((li) => [li.querySelector(".name")!.textContent, li.querySelectorAll(".verified").length]));
+  expect(marks).toEqual([
+    ["ada", 1],
+    ["ada ✓", 0],
+  ]);
+});

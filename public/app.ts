@@ -6,7 +6,7 @@ import { parseFragment, refusalText, tokenName, withoutToken } from "./access";
 import { isRoomName, LIMITS, normalizeName } from "../src/protocol/limits";
 import { Couriers } from "./couriers";
 import { Conversation } from "./conversation";
-import { el, hue } from "./messages";
+import { el, hue, verifiedMark } from "./messages";
 import { notify, notifyButton } from "./notify";
 import { Outbox } from "./outbox";
 import { PendingView } from "./pending";
@@ -215,18 +215,21 @@ function renderOnline() {
   const connected = client?.state === "online";
   ui.onlineUnknown.hidden = connected;
   // Offline, nobody is known to be here: no "(0)", which would read as if everyone left.
-  const names = connected ? client!.online : [];
-  // Names are not unique (one person, two tabs): show each once.
-  const unique = [...new Set(names)].sort((a, b) => a.localeCompare(b));
-  ui.onlineCount.textContent = connected ? `(${unique.length})` : "";
+  // Each person once (one person, two tabs: one entry); a verified user and an anonymous one
+  // under the same name are two, only the verified one marked.
+  const members = connected ? [...client!.members] : [];
+  members.sort((a, b) => a.name.localeCompare(b.name) || Number(b.userId !== undefined) - Number(a.userId !== undefined));
+  ui.onlineCount.textContent = connected ? `(${members.length})` : "";
   ui.online.replaceChildren(
-    ...unique.map((n) => {
+    ...members.map(({ name: n, userId }) => {
       const item = el("li", "person");
       item.style.setProperty("--hue", String(hue(n)));
       const label = el("span", "person-name", n);
       label.dir = "auto";
+      if (userId !== undefined) label.append(verifiedMark());
       item.append(label);
-      if (n === name) item.append(el("span", "you", "(you)"));
+      // Signed in, one is the verified entry under one's name; else the anonymous one.
+      if (n === name && (userId !== undefined) === (token !== undefined)) item.append(el("span", "you", "(you)"));
       return item;
     }),
   );

@@ -8,21 +8,18 @@
 // nothing more than JSON.stringify/parse of the same frame types we import from the protocol.
 import { treaty } from "@elysiajs/eden";
 import type { App } from "../http/app";
-import type { ClientFrame, ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame, ServerFrame } from "../protocol/frames";
+import type { ClientFrame, ErrorFrame, Message, MessageFrame, ServerFrame } from "../protocol/frames";
 import { CLOSE, isMessageText, isRoomName, isWellFormed, LIMITS, normalizeName } from "../protocol/limits";
 import { Backoff } from "./backoff";
+import { Identities } from "./identities";
 import { Roster } from "./roster";
+import { REFUSAL, type HistoryWithMembers, type JoinWithToken, type Member, type PresenceFrame } from "./wire";
 
 export type { ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame } from "../protocol/frames";
 
 export type ConnectionState = "connecting" | "online" | "reconnecting" | "closed";
 
-// The contract's "Identity and access" (PROTOCOL.md): kept here until the protocol module has
-// them (the server side is landing separately); the values are the contract's.
-/** Close codes of a refused join or a moderation action, and the error codes that come before them. */
-export const REFUSAL = { unauthorized: 4401, forbidden: 4403 } as const;
-export type RefusalCode = keyof typeof REFUSAL;
-type JoinWithToken = Extract<ClientFrame, { type: "join" }> & { token?: string };
+export { REFUSAL, type Member, type PresenceFrame, type RefusalCode } from "./wire";
 
 /** Where the client gets its token: a string, or a function called before every connect. */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
@@ -76,11 +73,17 @@ export interface ChatClient {
   readonly lastId: number | undefined;
   /** Who is in the room (each name once), kept from the history and the presence frames. */
   readonly online: string[];
+  /**
+   * The same people by identity: each verified user once with its `userId` (from the server's
+   * `members` and the presence frames' `userId`), other names once without. A name held by a
+   * verified user and by someone anonymous is there twice, once with the id and once without.
+   */
+  readonly members: Member[];
   /** Each join's history, only the messages not seen before (possibly none). */
   on(event: "history", fn: (messages: Message[]) => void): () => void;
   /** Every new message of the room, own ones included; each id at most once, in id order. */
   on(event: "message", fn: (message: MessageFrame) => void): () => void;
-  on(event: "joined" | "left", fn: (frame: JoinedFrame | LeftFrame) => void): () => void;
+  on(event: "joined" | "left", fn: (frame: PresenceFrame) => void): () => void;
   /**
    * Error frames not tied to one of our sends (those reject the send's promise instead). A
    * refusal that ends the connection (`unauthorized`, `forbidden`) comes once, with the close's
@@ -133,8 +136,10 @@ class Connection implements ChatClient {
   state: ConnectionState = "connecting";
   lastId: number | undefined;
   online: string[] = [];
+  members: Member[] = [];
 
   private readonly roster = new Roster();
+  private readonly identities = new Identities();
   private readonly WS: WebSocketConstructor;
   private readonly wsUrl: string;
   private readonly rest: ReturnType<ReturnType<typeof api>["rooms"]>;
@@ -209,8 +214,7 @@ class Connection implements ChatClient {
     this.socket = undefined;
     socket?.close(1000, "bye");
     for (const { clientId } of [...this.pending.values()]) this.settle(clientId)!.reject(error);
-    this.roster.clear();
-    this.online = [];
+    this.forgetPresence();
     if (report) this.emit("error", report);
     this.setState("closed");
   }
@@ -276,7 +280,8 @@ class Connection implements ChatClient {
         if (fresh.length) this.lastId = fresh[fresh.length - 1]!.id;
         this.historySeen = true;
         this.roster.reset(frame.online);
-        this.online = this.roster.names;
+        this.identities.reset((frame as HistoryWithMembers).members);
+        this.presenceChanged();
         return this.emit("history", fresh);
       }
       case "joined":
@@ -284,9 +289,11 @@ class Connection implements ChatClient {
         // The first `joined` after our history is our own (the server sends them back to back),
         // and our history's list already holds us.
         const own = frame.type === "joined" && this.historySeen && this.state !== "online";
-        if (!own) this.roster.apply(frame);
-        else if (frame.online) this.roster.adopt(frame.online);
-        this.online = this.roster.names;
+        if (!own) {
+          this.roster.apply(frame);
+          this.identities.apply(frame as PresenceFrame);
+        } else if (frame.online) this.roster.adopt(frame.online);
+        this.presenceChanged();
         if (own) this.joined();
         return this.emit(frame.type, frame);
       }
@@ -402,8 +409,7 @@ class Connection implements ChatClient {
   private refused(code: number, reason: string | undefined, frame: ErrorFrame | undefined) {
     const unauthorized = code === REFUSAL.unauthorized;
     if (unauthorized && typeof this.options.token === "function" && ++this.refusedTokens === 1 && !this.closed) {
-      this.roster.clear();
-      this.online = [];
+      this.forgetPresence();
       this.setState("reconnecting");
       this.retryTimer = setTimeout(() => this.open(), 0);
       return;
@@ -417,12 +423,23 @@ class Connection implements ChatClient {
 
   private retry(code?: number) {
     if (this.closed) return;
-    this.roster.clear();
-    this.online = [];
+    this.forgetPresence();
     this.setState("reconnecting");
     // 1008: the server refused us on policy (flooding, say); do not come straight back.
     const delay = code === CLOSE.policy ? this.backoff.penalty() : this.backoff.next();
     this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  private presenceChanged() {
+    this.online = this.roster.names;
+    this.members = this.identities.members(this.online);
+  }
+
+  private forgetPresence() {
+    this.roster.clear();
+    this.identities.clear();
+    this.online = [];
+    this.members = [];
   }
 
   private write(frame: ClientFrame | JoinWithToken) {

@@ -1,6 +1,7 @@
 // The client's `token` option and how it takes a refusal (PROTOCOL.md "Identity and access"),
 // against a small real Bun WebSocket server that plays the server's part: it records each join
-// and answers it as the test says (history + joined, or an error frame and close 4401/4403).
+// and answers it as the test says (history + joined, or an error frame and close 4401/4403), and
+// tells everyone of joins and leaves with the member's userId (a token makes one verified).
 import type { ServerWebSocket } from "bun";
 import { expect, test } from "bun:test";
 import { ChatError, connect, type ChatClientOptions, type ChatErrorEvent } from "../../src/client/index";
@@ -15,6 +16,7 @@ const refuseToken: Verdict = { code: "unauthorized", close: 4401, reason: "token
 function standIn(decide: (join: JoinSeen, n: number) => Verdict) {
   const joins: JoinSeen[] = [];
   const sockets = new Set<ServerWebSocket<unknown>>();
+  const members = new Map<ServerWebSocket<unknown>, { name: string; userId?: string }>();
   const refuse = (ws: ServerWebSocket<unknown>, code: string, close: number, reason: string) => {
     ws.send(JSON.stringify({ type: "error", code, message: code === "unauthorized" ? "a valid token is needed" : "not allowed in this room" }));
     ws.close(close, reason);
@@ -24,15 +26,27 @@ function standIn(decide: (join: JoinSeen, n: number) => Verdict) {
     fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("not found", { status: 404 })),
     websocket: {
       open: (ws) => void sockets.add(ws),
-      close: (ws) => void sockets.delete(ws),
+      close(ws) {
+        sockets.delete(ws);
+        const member = members.get(ws);
+        if (!members.delete(ws) || !member) return;
+        const online = [...new Set([...members.values()].map((m) => m.name))];
+        for (const peer of members.keys()) peer.send(JSON.stringify({ type: "left", ...member, timestamp: Date.now(), count: online.length, online }));
+      },
       message(ws, data) {
         const frame = JSON.parse(String(data));
         if (frame.type !== "join") return; // sends stay unacknowledged: pending until the test ends them
         joins.push(frame);
         const verdict = decide(frame, joins.length);
         if (verdict !== "accept") return refuse(ws, verdict.code, verdict.close, verdict.reason);
-        ws.send(JSON.stringify({ type: "history", messages: [], online: [frame.name] }));
-        ws.send(JSON.stringify({ type: "joined", name: frame.name, timestamp: Date.now(), count: 1, online: [frame.name] }));
+        // As a verifying server would: a token makes the member verified (here its id is "u-" + name).
+        const member = { name: frame.name, ...(frame.token ? { userId: `u-${frame.name}` } : {}) };
+        members.set(ws, member);
+        const all = [...members.values()];
+        const online = [...new Set(all.map((m) => m.name))];
+        ws.send(JSON.stringify({ type: "history", messages: [], online, members: all }));
+        const presence = JSON.stringify({ type: "joined", ...member, timestamp: Date.now(), count: online.length, online });
+        for (const peer of members.keys()) peer.send(presence);
       },
     },
   });
@@ -196,4 +210,20 @@ test("a token function that fails counts as a failed connect: retried with backo
   await ann.online();
   expect(calls).toBe(2);
   expect(server.joins.map((j) => j.token)).toEqual(["t"]);
+});
+
+test("members: a verified member by its id, an anonymous one by name, both under one name", async () => {
+  const server = standIn(() => "accept");
+  const ada = open({ url: server.url, name: "ada", token: "t" });
+  await ada.online();
+  expect(ada.client.members).toEqual([{ name: "ada", userId: "u-ada" }]);
+  const fake = open({ url: server.url, name: "ada" }); // no token: anonymous, same name
+  await fake.online();
+  expect(fake.client.members).toEqual([{ name: "ada", userId: "u-ada" }, { name: "ada" }]);
+  await ada.until(() => ada.client.members.length === 2, "ada sees the anonymous ada");
+  expect(ada.client.members).toEqual([{ name: "ada", userId: "u-ada" }, { name: "ada" }]);
+  expect(ada.client.online).toEqual(["ada"]);
+  fake.client.close();
+  await ada.until(() => ada.client.members.length === 1, "the anonymous ada left");
+  expect(ada.client.members).toEqual([{ name: "ada", userId: "u-ada" }]);
 });

@@ -99,4 +99,12 @@ test("live: a signed-in user's messages carry the mark for others; an anonymous 
     ["ada", 1],
     ["ada ✓", 0],
   ]);
+  // The online list too: the verified ada marked, the imitation not.
+  await reader.waitForFunction(() => document.querySelectorAll("#online .person-name").length === 3);
+  const people = await reader.$$eval("#online .person-name", (names) => names.map((n) => [n.textContent, n.querySelectorAll(".verified").length]));
+  expect(people).toEqual([
+    ["ada", 1],
+    ["ada ✓", 0],
+    ["reader", 0],
+  ]);
 });

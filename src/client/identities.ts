@@ -2,9 +2,9 @@
 // `history.members` and the `userId` of `joined`/`left`, on top of the name roster. The roster
 // (roster.ts) stays the truth for which names are here; this only says which of them are
 // verified users, and whether someone anonymous holds the name as well.
-import type { Member } from "./wire";
+import type { JoinedFrame, LeftFrame, Member } from "../protocol/frames";
 
-type Presence = { type: "joined" | "left"; name: string; userId?: string };
+type Presence = Pick<JoinedFrame | LeftFrame, "type" | "name" | "userId">;
 
 export class Identities {
   /** userId -> the name it is here under, and its sockets known (at least one per member listed). */

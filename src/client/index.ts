@@ -8,18 +8,15 @@
 // nothing more than JSON.stringify/parse of the same frame types we import from the protocol.
 import { treaty } from "@elysiajs/eden";
 import type { App } from "../http/app";
-import type { ClientFrame, ErrorFrame, Message, MessageFrame, ServerFrame } from "../protocol/frames";
+import type { ClientFrame, ErrorFrame, JoinedFrame, LeftFrame, Member, Message, MessageFrame, ServerFrame } from "../protocol/frames";
 import { CLOSE, isMessageText, isRoomName, isWellFormed, LIMITS, normalizeName } from "../protocol/limits";
 import { Backoff } from "./backoff";
 import { Identities } from "./identities";
 import { Roster } from "./roster";
-import { REFUSAL, type HistoryWithMembers, type JoinWithToken, type Member, type PresenceFrame } from "./wire";
 
-export type { ErrorFrame, JoinedFrame, LeftFrame, Message, MessageFrame } from "../protocol/frames";
+export type { ErrorFrame, JoinedFrame, LeftFrame, Member, Message, MessageFrame } from "../protocol/frames";
 
 export type ConnectionState = "connecting" | "online" | "reconnecting" | "closed";
-
-export { REFUSAL, type Member, type PresenceFrame, type RefusalCode } from "./wire";
 
 /** Where the client gets its token: a string, or a function called before every connect. */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
@@ -83,7 +80,7 @@ export interface ChatClient {
   on(event: "history", fn: (messages: Message[]) => void): () => void;
   /** Every new message of the room, own ones included; each id at most once, in id order. */
   on(event: "message", fn: (message: MessageFrame) => void): () => void;
-  on(event: "joined" | "left", fn: (frame: PresenceFrame) => void): () => void;
+  on(event: "joined" | "left", fn: (frame: JoinedFrame | LeftFrame) => void): () => void;
   /**
    * Error frames not tied to one of our sends (those reject the send's promise instead). A
    * refusal that ends the connection (`unauthorized`, `forbidden`) comes once, with the close's
@@ -280,7 +277,7 @@ class Connection implements ChatClient {
         if (fresh.length) this.lastId = fresh[fresh.length - 1]!.id;
         this.historySeen = true;
         this.roster.reset(frame.online);
-        this.identities.reset((frame as HistoryWithMembers).members);
+        this.identities.reset(frame.members);
         this.presenceChanged();
         return this.emit("history", fresh);
       }
@@ -291,7 +288,7 @@ class Connection implements ChatClient {
         const own = frame.type === "joined" && this.historySeen && this.state !== "online";
         if (!own) {
           this.roster.apply(frame);
-          this.identities.apply(frame as PresenceFrame);
+          this.identities.apply(frame);
         } else if (frame.online) this.roster.adopt(frame.online);
         this.presenceChanged();
         if (own) this.joined();
@@ -389,7 +386,7 @@ class Connection implements ChatClient {
     if (ws.readyState <= 1) ws.close();
     const refusal = this.refusal;
     this.refusal = undefined;
-    if (code === REFUSAL.unauthorized || code === REFUSAL.forbidden) return this.refused(code, reason, refusal);
+    if (code === CLOSE.unauthorized || code === CLOSE.forbidden) return this.refused(code, reason, refusal);
     if (refusal) this.emit("error", refusal);
     // Unacked sends wait for the next join (their ack timers only run while online).
     for (const pending of this.pending.values()) clearTimeout(pending.timer);
@@ -407,7 +404,7 @@ class Connection implements ChatClient {
    * or a 4403 would be refused again however often we came back: stop.
    */
   private refused(code: number, reason: string | undefined, frame: ErrorFrame | undefined) {
-    const unauthorized = code === REFUSAL.unauthorized;
+    const unauthorized = code === CLOSE.unauthorized;
     if (unauthorized && typeof this.options.token === "function" && ++this.refusedTokens === 1 && !this.closed) {
       this.forgetPresence();
       this.setState("reconnecting");
@@ -442,7 +439,7 @@ class Connection implements ChatClient {
     this.members = [];
   }
 
-  private write(frame: ClientFrame | JoinWithToken) {
+  private write(frame: ClientFrame) {
     this.socket?.send(JSON.stringify(frame));
   }
 

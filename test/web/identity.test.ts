@@ -1,12 +1,10 @@
 // The page for verified users, in real Chromium against the compiled binary: a token in the URL
 // fragment is used and taken out of the address, and the verified mark is an element no
-// anonymous name can imitate. (Refusals in words: test/web/access.test.ts covers the wording.)
-import { Database } from "bun:sqlite";
+// anonymous name can imitate. Refusals in words: refusals.test.ts (and access.test.ts, the wording).
 import { expect, test } from "bun:test";
-import { join as joinPath } from "node:path";
 import { SignJWT } from "jose";
 import { Client } from "../helpers";
-import { online, openPage, pageErrors, scratchDir, serve, useBrowser, waitText } from "./browser";
+import { online, openPage, pageErrors, serve, useBrowser, waitText } from "./browser";
 
 useBrowser();
 
@@ -20,22 +18,8 @@ const sign = (claims: { sub: string; name?: string }) =>
     .setExpirationTime("1h")
     .sign(new TextEncoder().encode(SECRET));
 
-/**
- * The binary with a key, so the token verifies. Until verified joins are wired in, the binary
- * refuses the setting at start-up and ignores a join's token: then it runs without (remove this
- * fallback once they land).
- */
-async function serveWithKey() {
-  try {
-    return await serve({ env: { CHAT_AUTH_SECRET: SECRET } });
-  } catch (error) {
-    if (!String(error).includes("not available in this version yet")) throw error;
-    return serve();
-  }
-}
-
 test("#token= signs the page in: the token goes in the join, leaves the address, and survives a reload in this tab only", async () => {
-  const server = await serveWithKey();
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET } });
   const token = await sign({ sub: "u-ada", name: "Ada Lovelace" });
   const page = await openPage();
   await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });
@@ -86,23 +70,18 @@ test("#token= signs the page in: the token goes in the join, leaves the address,
 });
 
 test("the verified mark: on a verified sender only, an element outside the name's text that no anonymous name imitates", async () => {
-  const cwd = scratchDir();
-  const first = await serve({ cwd, env: { CHAT_RATE_LIMIT: "0" } });
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET, CHAT_RATE_LIMIT: "0" } });
+  // The first "ada" joins with a token (verified); the others are anonymous names. The page
+  // joins after them: the marks come with the history (test/web/refusals.test.ts: live).
   const senders = ["ada", "ada", "ada ✓", "ada verified", "✓", "✅ verified"];
   for (const [i, name] of senders.entries()) {
-    const client = await Client.joined(first.wsUrl("lobby"), name);
+    const token = i === 0 ? { token: await sign({ sub: "u-ada", name: "ada" }) } : {};
+    const client = await Client.joined(server.wsUrl("lobby"), name, token);
     client.send({ type: "message", message: `message ${i} from ${name}`, clientId: `c${i}` });
-    await client.next("message", (f) => f.clientId === `c${i}`);
+    const stored = await client.next("message", (f) => f.clientId === `c${i}`);
+    expect(stored.userId).toBe(i === 0 ? "u-ada" : undefined);
     client.close();
   }
-  first.proc.kill("SIGTERM");
-  await first.proc.exited;
-  // The first "ada" was verified: as the server stores a verified sender's message (its userId).
-  // Written into the store between two runs, because this binary has no verified joins yet.
-  const db = new Database(joinPath(cwd, "chat.db"));
-  db.run("UPDATE messages SET user_id = 'u-ada' WHERE client_id = 'c0'");
-  db.close();
-  const server = await serve({ cwd, env: { CHAT_RATE_LIMIT: "0" } });
 
   const page = await openPage();
   await page.goto(`${server.base}/?room=lobby`);

@@ -1,6 +1,3 @@
-// NOT RUN YET (not a .test.ts): needs verified joins in the binary (branch joins). Once they are
-// on main, rename to refusals.test.ts and drop serveWithKey's fallback in identity.test.ts. Run green
-// against main + joins + clienttoken merged (5 pass).
 // Refusals in words and the verified mark live, in real Chromium against the compiled binary
 // with verified joins on (CHAT_AUTH_SECRET): the page says why in words and does not reconnect.
 import { Database } from "bun:sqlite";

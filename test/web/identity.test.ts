@@ -61,6 +61,16 @@ test("#token= signs the page in: the token goes in the join, leaves the address,
   expect(joins[1]).toMatchObject({ name: "Ada Lovelace", token });
   expect(page.url()).not.toContain("token");
 
+  // A new token in the same tab (the app signs in someone else): used at once, taken out again.
+  const grace = await sign({ sub: "u-grace", name: "Grace Hopper" });
+  await page.evaluate((t) => (location.hash = `side-room&token=${t}`), grace);
+  await page.waitForSelector('#me:has-text("Grace Hopper")');
+  await online(page);
+  expect(joins).toHaveLength(3); // one join for the change (popstate and hashchange both fire)
+  expect(joins.at(-1)).toMatchObject({ name: "Grace Hopper", token: grace });
+  expect(page.url()).not.toContain("token");
+  expect(await page.evaluate(() => sessionStorage.getItem("chat.token"))).toBe(grace);
+
   // Another tab of the same browser is not signed in: it asks for a name, and joins without a token.
   const other = await page.context().newPage();
   await other.goto(`${server.base}/?room=side-room`);

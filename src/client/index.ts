@@ -226,7 +226,7 @@ class Connection implements ChatClient {
     } catch {
       return this.retry(); // like a failed connection: the app's token endpoint may be down for a while
     }
-    if (!(token instanceof Promise)) return this.openSocket(token);
+    if (typeof token === "string" || token === undefined) return this.openSocket(token);
     token.then(
       (value) => {
         if (!this.closed) this.openSocket(value);
@@ -384,12 +384,12 @@ class Connection implements ChatClient {
     if (this.socket !== ws) return;
     this.socket = undefined;
     if (ws.readyState <= 1) ws.close();
+    // Unacked sends wait for the next join (their ack timers only run while online).
+    for (const pending of this.pending.values()) clearTimeout(pending.timer);
     const refusal = this.refusal;
     this.refusal = undefined;
     if (code === CLOSE.unauthorized || code === CLOSE.forbidden) return this.refused(code, reason, refusal);
     if (refusal) this.emit("error", refusal);
-    // Unacked sends wait for the next join (their ack timers only run while online).
-    for (const pending of this.pending.values()) clearTimeout(pending.timer);
     if (code === CLOSE.tooBig) {
       // The server refused one of the frames in flight as too big; re-sending it would loop.
       const biggest = [...this.pending.values()].sort((a, b) => b.text.length - a.text.length)[0];

@@ -24,11 +24,6 @@ interface Option<S extends z.ZodMiniType> {
    * `redactUrl`; "whole" is a secret from end to end and is not shown at all.
    */
   secret?: "url" | "whole";
-  /**
-   * Parsed and checked, but left out of --help (and the README) because the server does not act
-   * on it yet: no one is told a setting works before it does (see `unwiredSettings`).
-   */
-  hidden?: boolean;
 }
 const option = <S extends z.ZodMiniType>(o: Option<S>) => o;
 
@@ -119,13 +114,11 @@ const OPTIONS = {
   authIssuer: option({ env: "CHAT_AUTH_ISSUER", default: undefined as string | undefined, schema: optional(text), help: "tokens must carry this iss" }),
   authAudience: option({ env: "CHAT_AUTH_AUDIENCE", default: undefined as string | undefined, schema: optional(text), help: "tokens must carry this aud" }),
   anonymous: option({ env: "CHAT_ANONYMOUS", default: true, schema: bool, help: "joins without a token may enter public rooms" }),
-  // Hidden (and refused by main.ts) until the server API under /api is built.
   apiKeys: option({
     env: "CHAT_API_KEY",
     default: [] as string[],
     schema: list,
     secret: "whole",
-    hidden: true,
     help: "keys of the server API under /api (Authorization: Bearer <key>), comma-separated (empty: no /api)",
   }),
   logLevel: option({ env: "CHAT_LOG_LEVEL", default: "info", schema: () => z.enum(["debug", "info", "warn", "error", "silent"]), help: "debug, info, warn, error or silent" }),
@@ -148,7 +141,7 @@ function shown(option: { secret?: "url" | "whole" }, raw: string): string {
 }
 
 export function usage(): string {
-  const listed = Object.entries(OPTIONS).filter(([, o]) => !("hidden" in o && o.hidden));
+  const listed = Object.entries(OPTIONS);
   const flags = listed.map(([key, o]) => `${flagOf(key)} <${o.env}>`);
   const width = Math.max(...flags.map((f) => f.length)) + 2; // the longest flag still leaves a gap
   const rows = listed.map(([, o], i) => {
@@ -231,19 +224,6 @@ function authProblems(config: Config): string[] {
   if (config.anonymous === false) problems.push(`${named("anonymous")} set to false ${needKey}`);
   return problems;
 }
-
-/**
- * The hidden settings given a value other than their default: main.ts refuses to start with
- * them rather than run an open server while its operator believes it is protected. The session
- * that wires identity and access removes this together with the `hidden` marks.
- */
-export function unwiredSettings(config: Config): string[] {
-  return Object.entries(OPTIONS)
-    .filter(([key, o]) => "hidden" in o && o.hidden && !isDefault(config[key as keyof Config], o.default))
-    .map(([, o]) => o.env);
-}
-
-const isDefault = (value: unknown, fallback: unknown) => (Array.isArray(value) && Array.isArray(fallback) ? value.length === fallback.length && value.every((v, i) => v === fallback[i]) : value === fallback);
 
 function isHttpUrl(value: string): boolean {
   const url = URL.parse(value);

@@ -1,5 +1,5 @@
 // The executable: parse the configuration, open the store, serve, shut down gracefully.
-import { ConfigError, parseConfig, redactUrl, unwiredSettings, usage } from "./config";
+import { ConfigError, parseConfig, redactUrl, usage } from "./config";
 import type { ClusterLink } from "./bus/cluster";
 import { localFanout } from "./bus/local";
 import { createApp } from "./http/app";
@@ -24,13 +24,6 @@ try {
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   process.stderr.write(`chat-server: invalid configuration\n${error.message}\n\nRun with --help for the options.\n`);
-  process.exit(2);
-}
-// The server API (CHAT_API_KEY) is parsed but not built yet: refuse to start rather than let an
-// operator believe it is there.
-const unwired = unwiredSettings(config);
-if (unwired.length) {
-  process.stderr.write(`chat-server: ${unwired.join(", ")}: not available in this version yet (the server API is not built)\n`);
   process.exit(2);
 }
 // With a key configured, joins may carry tokens: jose (and the key) are loaded only then, so an
@@ -109,6 +102,7 @@ const chat = createApp({
   origins: config.origins,
   trustProxy: config.trustProxy,
   retentionMs: config.retentionDays === undefined ? undefined : config.retentionDays * 86_400_000,
+  api: { keys: config.apiKeys, tokenSecret: config.authSecret, issuer: config.authIssuer, audience: config.authAudience },
   logger: log,
   metrics,
 });

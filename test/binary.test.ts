@@ -136,11 +136,11 @@ describe("the compiled binary", () => {
     });
   }
 
-  test("--help offers the verified-join settings, not the server API's key before /api exists", async () => {
+  test("--help offers the verified-join settings and the server API's key", async () => {
     const { stdout } = await run(["--help"]);
     expect(stdout).toContain("CHAT_DB");
     expect(stdout).toContain("CHAT_AUTH_SECRET");
-    expect(stdout).not.toContain("CHAT_API_KEY");
+    expect(stdout).toContain("CHAT_API_KEY");
   });
 
   test("a port already in use: exits 1 and says so; the server on it goes on alone", async () => {

@@ -1,7 +1,7 @@
 // parseConfig against the README's configuration table: defaults, environment, flags (which win),
 // and errors that name the setting.
 import { describe, expect, test } from "bun:test";
-import { ConfigError, parseConfig, unwiredSettings, usage } from "../src/config";
+import { ConfigError, parseConfig, usage } from "../src/config";
 
 const fails = (argv: string[], env: Record<string, string> = {}): string => {
   try {
@@ -295,16 +295,8 @@ describe("identity and access settings", () => {
     expect(message).not.toContain("topsecret");
   });
 
-  test("the verified-join settings are in --help; the server API's key is not until /api is built", () => {
+  test("the verified-join settings and the server API's key are in --help", () => {
     const text = usage();
-    for (const env of ["CHAT_AUTH_SECRET", "CHAT_AUTH_PUBLIC_KEY", "CHAT_AUTH_JWKS_URL", "CHAT_AUTH_ISSUER", "CHAT_AUTH_AUDIENCE", "CHAT_ANONYMOUS"]) expect(text).toContain(env);
-    expect(text).not.toContain("CHAT_API_KEY");
-  });
-
-  test("unwiredSettings names only the server API's key, so main.ts refuses it rather than pretend /api exists", () => {
-    expect(unwiredSettings(parseConfig([], {}))).toEqual([]);
-    expect(unwiredSettings(parseConfig([], { CHAT_ANONYMOUS: "true", CHAT_API_KEY: "" }))).toEqual([]);
-    expect(unwiredSettings(parseConfig(["--auth-secret", SECRET], { CHAT_API_KEY: "k" }))).toEqual(["CHAT_API_KEY"]);
-    expect(unwiredSettings(parseConfig([], { CHAT_AUTH_JWKS_URL: "http://127.0.0.1:1/jwks", CHAT_ANONYMOUS: "0", CHAT_AUTH_AUDIENCE: "a" }))).toEqual([]);
+    for (const env of ["CHAT_AUTH_SECRET", "CHAT_AUTH_PUBLIC_KEY", "CHAT_AUTH_JWKS_URL", "CHAT_AUTH_ISSUER", "CHAT_AUTH_AUDIENCE", "CHAT_ANONYMOUS", "CHAT_API_KEY"]) expect(text).toContain(env);
   });
 });

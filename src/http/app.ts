@@ -15,6 +15,7 @@ import { RateLimiter } from "../rooms/rate-limit";
 import { Connections } from "./connections";
 import { clientAddress, clientKey, originAllowed } from "./guards";
 import { docs } from "./docs";
+import { serverApi } from "./api";
 import { createMetrics, type Metrics } from "./metrics";
 import { clusterEvents, hubEvents, observe } from "./observe";
 import { requestGuard } from "./request-guard";
@@ -40,6 +41,11 @@ export interface AppOptions {
   verifier?: TokenVerifier;
   /** Room settings and bans; default: the store, when it keeps them (every store of src/store does). */
   access?: AccessStore;
+  /**
+   * The server API under /api: CHAT_API_KEY's keys (none: every /api route is 404), and what
+   * POST /api/tokens signs with (CHAT_AUTH_SECRET, issuer, audience; no secret: 404).
+   */
+  api?: { keys: readonly string[]; tokenSecret?: string; issuer?: string; audience?: string };
   /** CHAT_ANONYMOUS (default true): joins and history reads without a token, in public rooms. */
   anonymous?: boolean;
   /** How a room's frames reach its members; default: Bun's topics on this server (src/bus/local.ts). */
@@ -128,6 +134,7 @@ export function createApp(options: AppOptions) {
   });
 
   const bus = cluster && metrics.countedBus(cluster.bus);
+  const access = options.access ?? accessOf(options.store);
   const hub: Hub =
     options.hub ??
     new Hub({
@@ -141,7 +148,7 @@ export function createApp(options: AppOptions) {
       now,
       events: hubEvents(metrics, log),
       verifier: options.verifier,
-      access: options.access ?? accessOf(options.store),
+      access,
       anonymous: options.anonymous,
     });
   cluster?.onLinkBack(() => hub.linkBack());
@@ -176,6 +183,24 @@ export function createApp(options: AppOptions) {
   const routes = app
     .decorate("chat", { hub, connections, prune, guard })
     .use(docs)
+    .use(
+      serverApi({
+        keys: options.api?.keys ?? [],
+        hub,
+        access,
+        tokens: { secret: options.api?.tokenSecret, issuer: options.api?.issuer, audience: options.api?.audience },
+        log,
+        now,
+        events: {
+          request(route, status) {
+            const key = `${route}\t${status}`;
+            metrics.tally.api.set(key, (metrics.tally.api.get(key) ?? 0) + 1);
+          },
+          kicked: (closed) => void (metrics.tally.kicks += closed),
+          banned: () => void metrics.tally.bans++,
+        },
+      }),
+    )
     .onStop(() => timers.forEach(clearInterval))
     .get("/metrics", async ({ set }) => {
       set.headers["content-type"] = metrics.contentType;

@@ -46,6 +46,11 @@ export function createMetrics() {
     /** Several nodes: message frames heard from other nodes, and messages gap repairs read from the store. */
     remoteMessages: 0,
     gapFilled: 0,
+    /** Server API calls answered: "route\tstatus" -> count (routes are the API's few patterns). */
+    api: new Map<string, number>(),
+    /** Sockets closed by kicks (on the node that took the call), and bans imposed. */
+    kicks: 0,
+    bans: 0,
   };
   /** Several nodes: times the link to Redis came back (the bus counts them). */
   let reconnects = () => 0;
@@ -112,6 +117,22 @@ export function createMetrics() {
     counter("chat_cluster_gap_filled_total", "Messages this node missed on Redis and read from the database instead (gap repair)", () => tally.gapFilled);
     counter("chat_redis_reconnects_total", "Times a connection to Redis came back after a drop", () => reconnects());
     labelled("chat_joins_refused_total", "Joins refused by the access rules, by code (unauthorized: closed 4401; forbidden: closed 4403)", "code", tally.joinsRefused);
+    counter("chat_kicks_total", "Sockets closed by kicks through the server API (on the node that took the call)", () => tally.kicks);
+    counter("chat_bans_total", "Bans imposed through the server API", () => tally.bans);
+    const apiReported = new Map<string, number>();
+    new Counter({
+      name: "chat_api_requests_total",
+      help: "Server API calls answered, by route and status",
+      labelNames: ["route", "status"],
+      registers: [registry],
+      collect() {
+        for (const [key, count] of tally.api) {
+          const [route, status] = key.split("\t");
+          this.inc({ route, status }, count - (apiReported.get(key) ?? 0));
+          apiReported.set(key, count);
+        }
+      },
+    });
     labelled("chat_upgrades_refused_total", "WebSocket upgrades refused before the upgrade, by reason", "reason", tally.refused);
     const batch = new Histogram({
       name: "chat_store_batch_size",

@@ -28,6 +28,10 @@ class TtlCache<T> {
     return hit && hit.until > this.now() ? hit.value : undefined;
   }
 
+  delete(key: string) {
+    this.entries.delete(key);
+  }
+
   set(key: string, value: T) {
     const now = this.now();
     if (this.entries.size >= MAX_ENTRIES) this.evict(now);
@@ -101,7 +105,19 @@ export class AccessCache {
   }
 
   isBanned(room: string, userId: string): Promise<boolean> {
-    // A NUL never appears in a room name, so the key is unambiguous.
-    return this.bans.get(`${room}\u0000${userId}`, () => this.store.isBanned(room, userId, this.now()));
+    return this.bans.get(banKey(room, userId), () => this.store.isBanned(room, userId, this.now()));
+  }
+
+  /**
+   * A moderation call changed the room's settings (or this user's ban there): the next join reads
+   * the store again, refused or let in at once rather than up to a TTL later. A read in flight
+   * is not kept either: its entry is the one removed.
+   */
+  forget(room: string, userId?: string) {
+    this.privacy.delete(room);
+    if (userId !== undefined) this.bans.delete(banKey(room, userId));
   }
 }
+
+// A NUL never appears in a room name, so the key is unambiguous.
+const banKey = (room: string, userId: string) => `${room}\u0000${userId}`;

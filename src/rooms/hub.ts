@@ -16,6 +16,14 @@ import { Presence, PRESENCE_DEFAULTS, type PresenceOptions, type Timers } from "
 import type { RateLimiter } from "./rate-limit";
 import { parseRoomCursor, roomPage, SortedNames, type RoomPage } from "./room-list";
 import { RoomSequence } from "./room-sequence";
+import { closes, MODERATION_REASON, parseModeration, type Moderation } from "./moderation";
+
+/**
+ * The cluster channel every node holds for moderation (kicks, bans, settings), whether or not it
+ * has members in the room: a node without any still caches access answers. A `*` never appears
+ * in a room name, so no room's channel is this one.
+ */
+export const CONTROL_CHANNEL = "*control";
 
 const OPEN = 1;
 
@@ -150,7 +158,8 @@ export class Hub {
     if (options.cluster) {
       const { bus, directory, events = {} } = options.cluster;
       this.cluster = { bus, directory, events, roster: new ClusterRoster(bus.node) };
-      bus.onRemote((room, data, meta) => this.remote(room, data, meta));
+      bus.onRemote((room, data, meta) => (room === CONTROL_CHANNEL ? this.controlled(data) : this.remote(room, data, meta)));
+      void bus.join(CONTROL_CHANNEL);
       directory.onNodeGone((node) => this.nodeGone(node));
       directory.onNodeBack(() => this.reloadPresence());
     }
@@ -197,6 +206,7 @@ export class Hub {
       peer.send(historyFrame(history, (room.cluster?.roster ?? room).online(), this.members(room)));
       session.name = shown;
       session.state = "joined";
+      room.sockets.set(session, peer);
       // Presence subscribes the peer to the room (now, or when the room's held changes go out:
       // before any later message of the room, see publish()).
       room.presence.join(peer, session, shown, room.stamp(this.now()), userId);
@@ -303,6 +313,77 @@ export class Hub {
    */
   commit(draft: Draft): Promise<Appended> {
     return this.commits.commit(draft);
+  }
+
+  /**
+   * A message from the server API: stamped by the room's clock when the room is live here, then
+   * committed like a member's (same batches, order, delivery and relay to the other nodes).
+   */
+  post(draft: Omit<Draft, "timestamp">): Promise<Appended> {
+    const room = this.live.get(draft.room);
+    return this.commit({ ...draft, timestamp: room ? room.stamp(this.now()) : this.now() });
+  }
+
+  /**
+   * A moderation action from the server API (the store already holds what it changed): applied to
+   * this node's sockets and relayed to every other node, which applies it to its own. Resolves
+   * with the sockets closed here.
+   */
+  async moderate(action: Moderation): Promise<number> {
+    this.cluster?.bus.relay(CONTROL_CHANNEL, JSON.stringify(action), {});
+    return this.moderateHere(action);
+  }
+
+  private controlled(data: string) {
+    const action = parseModeration(data);
+    if (!action) return this.cluster?.events.error?.("control", new Error("unreadable moderation frame"));
+    this.moderateHere(action).catch((error) => this.cluster?.events.error?.("moderation", error));
+  }
+
+  private async moderateHere(action: Moderation): Promise<number> {
+    this.access?.forget(action.room, "userId" in action ? action.userId : undefined);
+    if (action.kind === "unban") return 0;
+    // A settings change: who may stay is decided by the settings as stored now.
+    const policy =
+      action.kind === "settings" ? { private: this.access ? await this.access.isPrivate(action.room) : false, anonymous: this.options.anonymous ?? true } : undefined;
+    const room = this.live.get(action.room);
+    if (!room) return 0;
+    const reason = MODERATION_REASON[action.kind];
+    const message = action.kind === "kick" ? "you were removed from this room" : action.kind === "ban" ? "you are banned from this room" : "this room no longer admits you";
+    let closed = 0;
+    for (const [session, peer] of [...room.sockets]) {
+      if (!closes(action, session, policy)) continue;
+      closed++;
+      this.refuse(peer, "forbidden", message);
+      // The close leaves the room like any socket's: the room hears `left`.
+      if (peer.readyState === OPEN) peer.close(CLOSE.forbidden, reason);
+    }
+    return closed;
+  }
+
+  /**
+   * Who is in the room: this node's members by identity with their sockets, and (several nodes)
+   * the other nodes' by name, as their rosters tell (they carry no userId).
+   */
+  async memberList(roomName: string): Promise<{ name: string; userId?: string; connections: number }[]> {
+    const room = this.live.get(roomName);
+    const members = room ? room.memberSockets() : [];
+    const cluster = this.cluster;
+    if (!cluster) return members;
+    const others = new Map<string, number>();
+    const add = (node: string, roster: ReadonlyMap<string, number>) => {
+      if (node === cluster.bus.node) return;
+      for (const [name, sockets] of roster) others.set(name, (others.get(name) ?? 0) + sockets);
+    };
+    const roster = room?.cluster?.roster;
+    if (roster) for (const node of roster.holders()) add(node, roster.of(node));
+    else for (const [node, held] of await cluster.directory.load(roomName)) add(node, held);
+    for (const [name, connections] of others) {
+      const same = members.find((m) => m.userId === undefined && m.name === name);
+      if (same) same.connections += connections;
+      else members.push({ name, connections });
+    }
+    return members;
   }
 
   /** A committed batch (see group-commit.ts), or a refused one: nothing of it was stored, nothing is sent. */
@@ -457,6 +538,7 @@ export class Hub {
     session.state = "closed";
     if (was !== "joined") return; // a join in progress releases its room itself
     const room = this.live.get(session.room)!;
+    room.sockets.delete(session);
     const userId = session.identity?.userId;
     room.remove(session.name!, userId);
     // Before the room may be freed: the other nodes hear of the last member here leaving too.

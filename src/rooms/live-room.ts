@@ -1,4 +1,5 @@
 import type { Member, Message } from "../protocol/frames";
+import type { AbusablePeer, Session } from "./hub";
 import type { RoomRoster } from "./cluster-roster";
 import type { Presence } from "./presence";
 import type { RoomSequence } from "./room-sequence";
@@ -18,6 +19,8 @@ export class LiveRoom {
    * ("u" + userId), an anonymous one by its name ("n" + name).
    */
   private identities = new Map<string, Member & { sockets: number }>();
+  /** This node's joined sockets, for moderation (kick, ban, a room turning private) to close. */
+  readonly sockets = new Map<Session, AbusablePeer>();
   /** A contiguous suffix of the room's messages, ascending by id, at most `keep` long. */
   recent: Message[] = [];
   /** True when `recent` holds every message of the room (it has fewer than `keep`). */
@@ -108,6 +111,11 @@ export class LiveRoom {
   /** Everyone in the room, each identity once, in order of arrival. */
   members(): Member[] {
     return [...this.identities.values()].map(({ name, userId }) => (userId === undefined ? { name } : { name, userId }));
+  }
+
+  /** Everyone in the room on this node, each identity once, with its sockets. */
+  memberSockets(): (Member & { connections: number })[] {
+    return [...this.identities.values()].map(({ name, userId, sockets }) => (userId === undefined ? { name, connections: sockets } : { name, userId, connections: sockets }));
   }
 
   has(name: string): boolean {

@@ -13,6 +13,14 @@ for (const { room, online } of list?.rooms ?? []) console.log(room, online);
 const { data: page } = await server.rooms({ room: "lobby" }).messages.get({ query: { limit: 20 } });
 for (const m of page?.messages ?? []) console.log(m.id, m.name, m.message);
 
+// The server API, from your app's backend only (it holds CHAT_API_KEY): typed the same way.
+const key = process.env.CHAT_API_KEY;
+const auth = { headers: { authorization: `Bearer ${key}` } };
+const { data: posted, status } = await server.api.rooms({ room: "lobby" }).messages.post({ name: "deploy-bot", message: "v2 is live", clientId: "deploy-42" }, auth);
+if (posted) console.log(status === 201 ? "posted" : "posted before", posted.message.id);
+const { data: kicked } = await server.api.rooms({ room: "lobby" }).kick.post({ name: "spammer" }, auth);
+console.log("closed", kicked?.closed);
+
 // The client: joins, reconnects with backoff, resumes where it left off, re-sends unacked messages.
 // `token` (a verified user): your backend's JWT for the user, asked for again before every connect.
 const token = () => fetch("https://app.example/chat-token").then((res) => res.text());

@@ -125,7 +125,6 @@ describe("the compiled binary", () => {
     ["a secret under 32 bytes", [], { CHAT_AUTH_SECRET: "hunter2-hunter2" }, "at least 32 bytes"],
     ["two key sources", ["--auth-public-key", "/no/such.pem"], { CHAT_AUTH_SECRET: SECRET }, "one key source"],
     ["a public key file that is not one", [], { CHAT_AUTH_PUBLIC_KEY: "/no/such/key.pem" }, "CHAT_AUTH_PUBLIC_KEY"],
-    ["an API key", ["--api-keys", "hunter2-api-key"], {}, "not available in this version yet"],
   ] as const) {
     test(`identity and access (${what}): exit 2, no secret shown, nothing served`, async () => {
       const { code, stdout, stderr, cwd } = await run([...args], env);

@@ -90,12 +90,15 @@ export function serverApi(options: ApiOptions) {
   return new Elysia({ name: "server-api", prefix: "/api" })
     .onTransform(({ request, route }) => authorize(request, route))
     .onAfterResponse(({ request, route, set, params }) => {
-      if (refused.has(request)) return;
-      const status = typeof set.status === "number" ? set.status : 200;
-      events?.request(routeOf(request, route), status);
-      // Reads at debug, changes at info; the room (a valid name) and nothing of the body.
-      const room = (params as { room?: string }).room;
-      log[status >= 500 ? "warn" : request.method === "GET" ? "debug" : "info"]("api", { route: routeOf(request, route), status, ...(room !== undefined && isRoomName(room) && { room }) });
+      // An exception here is thrown after the response, outside any handler: it ends the process.
+      try {
+        if (refused.has(request)) return;
+        const status = typeof set.status === "number" ? set.status : 200;
+        events?.request(routeOf(request, route), status);
+        // Reads at debug, changes at info; the room (a valid name) and nothing of the body.
+        const room = (params as { room?: string } | undefined)?.room;
+        log[status >= 500 ? "warn" : request.method === "GET" ? "debug" : "info"]("api", { route: routeOf(request, route), status, ...(room !== undefined && isRoomName(room) && { room }) });
+      } catch {}
     })
     .post(
       "/rooms/:room/messages",

@@ -147,6 +147,8 @@ export class Hub {
   private readonly options: HubOptions;
   private readonly cluster?: Cluster;
   private readonly access?: AccessCache;
+  /** Moderation actions applied so far: a join that saw this change while on its way is admitted again. */
+  private moderations = 0;
 
   constructor(options: HubOptions) {
     // A limiter with its rate at 0 is off: the hub then never asks it.
@@ -181,6 +183,7 @@ export class Hub {
     let settle!: () => void;
     session.ready = new Promise((resolve) => (settle = resolve));
     let room: LiveRoom | undefined;
+    let seen = this.moderations;
     try {
       // Before the room is touched: a refused join reads no history and is announced to no one.
       const refusal = await this.admission(session, frame.token ?? undefined);
@@ -192,6 +195,17 @@ export class Hub {
       let history = since === undefined ? room.latest(this.options.historyLimit) : room.after(since, this.options.historyLimit);
       if (history === undefined) history = await this.resume(room, since!);
       history = fitHistory(history, this.options.historyBytes ?? LIMITS.historyBytes, since === undefined ? "newest" : "oldest");
+      // A ban or a room turning private while this join was on its way found no socket to close
+      // (it was not in the room yet) and may have been read before it: ask again.
+      while (seen !== this.moderations) {
+        seen = this.moderations;
+        const late = await this.admission(session, frame.token ?? undefined);
+        if (late) {
+          this.release(room);
+          room = undefined;
+          return this.refuseJoin(peer, session, late);
+        }
+      }
       // From here to the end nothing awaits: the history and the subscription are one step, so
       // every message is either in the history or arrives after it, never both, never neither.
       if (session.closed || peer.readyState !== OPEN) {
@@ -341,6 +355,7 @@ export class Hub {
   }
 
   private async moderateHere(action: Moderation): Promise<number> {
+    this.moderations++;
     this.access?.forget(action.room, "userId" in action ? action.userId : undefined);
     if (action.kind === "unban") return 0;
     // A settings change: who may stay is decided by the settings as stored now.

@@ -83,7 +83,7 @@ export function serverApi(options: ApiOptions) {
       // Elysia parses the body before any hook can refuse the call: no key still answers 401/404.
       const refused = refusalFor(request, route);
       if (refused) return refused;
-      if (code === "VALIDATION") return statusOf(400, `bad body: ${what}`);
+      if (code === "VALIDATION") return statusOf(400, `bad body: ${what} (JSON, with content-type: application/json)`);
       if (code === "PARSE") return statusOf(400, "the body is one JSON object");
     };
 

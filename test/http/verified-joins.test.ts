@@ -2,7 +2,7 @@
 // with real jose tokens: each bad token is refused with an `unauthorized` error and close 4401,
 // a token or a ban that does not let the user in with `forbidden` and 4403, and the server goes
 // on serving everyone else. Bans and private rooms are written through the store before start
-// (the server API that sets them comes later).
+// (test/http/server-api.test.ts sets them through /api on a live server).
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { openSqliteStore } from "../../src/store/sqlite";
@@ -33,7 +33,7 @@ async function say(client: Client, message: string, clientId: string) {
   return client.next("message", (f) => f.clientId === clientId);
 }
 
-/** A SQLite file with settings and bans written through the store, as the server API will. */
+/** A SQLite file with settings and bans written through the store, as the server API does. */
 async function seededDatabase(): Promise<string> {
   const path = join(tempDir(), "chat.db");
   const store = openSqliteStore(path);

@@ -79,6 +79,44 @@ test("a banned user: 'You are banned from this room'", async () => {
   await refusedWith(page, "You are banned from this room", opened);
 });
 
+const KEY = "an-api-key-for-the-refusal-tests-0123456789";
+
+/** A call of the server API as an app's backend makes it. */
+async function api(base: string, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${KEY}`, ...(body !== undefined && { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, json: await response.json().catch(() => undefined) };
+}
+
+/** A signed-in page online in the lobby, with a count of the sockets it opens. */
+async function signedInPage(base: string, sub: string, name: string) {
+  const page = await openPage();
+  const opened = countSockets(page);
+  await page.goto(`${base}/#lobby&token=${await sign({ sub, name })}`);
+  await online(page);
+  expect(opened.count).toBe(1);
+  return { page, opened };
+}
+
+test("live: the app kicks a signed-in user through /api: 'You were removed from this room', no reconnect", async () => {
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET, CHAT_API_KEY: KEY } });
+  const { page, opened } = await signedInPage(server.base, "u-ada", "ada");
+  expect(await api(server.base, "POST", "/api/rooms/lobby/kick", { userId: "u-ada" })).toEqual({ status: 200, json: { closed: 1 } });
+  await refusedWith(page, "You were removed from this room", opened);
+  expect(pageErrors).toEqual([]);
+});
+
+test("live: the app bans a signed-in user through /api: 'You are banned from this room', no reconnect", async () => {
+  const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET, CHAT_API_KEY: KEY } });
+  const { page, opened } = await signedInPage(server.base, "u-mal", "mallory");
+  expect((await api(server.base, "PUT", "/api/rooms/lobby/bans/u-mal", { reason: "spam" })).status).toBe(204);
+  await refusedWith(page, "You are banned from this room", opened);
+  expect(pageErrors).toEqual([]);
+});
+
 test("live: a signed-in user's messages carry the mark for others; an anonymous namesake's do not", async () => {
   const server = await serve({ env: { CHAT_AUTH_SECRET: SECRET } });
   const ada = await openPage();

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, Client, startBinary, tempDir } from "./helpers";
-import { say } from "./http/lib";
+import { pumpMessages, say } from "./http/lib";
 
 if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`npm run build\` first`);
 
@@ -189,31 +189,17 @@ describe("the compiled binary", () => {
     const cwd = tempDir();
     const first = await startBinary({ cwd, env: { CHAT_RATE_LIMIT: "0" } });
     const clients = await Promise.all(["a", "b", "c", "d"].map((n) => Client.joined(first.wsUrl("durable"), n)));
-    const acked = new Map<string, { id: number; message: string; name: string }>();
-    let killed = false;
-    let sent = 0;
+    // 10 messages in flight per client; killed once 400 are acknowledged
+    const pump = pumpMessages(clients, (name, i) => `${name} says ${i}`);
+    const { acked } = pump;
     let inFlightAtKill = 0;
-    const pump = async (client: Client, name: string) => {
-      // keep 10 messages in flight per client until the process dies
-      const inflight = new Set<Promise<unknown>>();
-      for (let i = 0; !killed && !client.closed; i++) {
-        const clientId = `${name}-${i}`;
-        const p = say(client, `${name} says ${i}`, clientId).then(
-          (m) => void acked.set(clientId, { id: m.id, message: m.message, name: m.name }),
-          () => {},
-        );
-        sent++;
-        inflight.add(p);
-        p.finally(() => inflight.delete(p));
-        if (inflight.size >= 10) await Promise.race(inflight);
-        if (acked.size >= 400 && !killed) {
-          killed = true;
-          inFlightAtKill = sent - acked.size;
-          first.proc.kill("SIGKILL");
-        }
-      }
+    const kill = async () => {
+      while (acked.size < 400 && !clients.every((c) => c.closed)) await new Promise((resolve) => setImmediate(resolve));
+      pump.stop();
+      inFlightAtKill = pump.sent - acked.size;
+      first.proc.kill("SIGKILL");
     };
-    await Promise.all(clients.map((c, i) => pump(c, "abcd"[i]!)));
+    await Promise.all([kill(), pump.done]);
     expect(await exitWithin(first.proc, 5000)).not.toBe(0);
     await Promise.all(clients.map((c) => c.waitClose()));
     expect(acked.size).toBeGreaterThanOrEqual(400);

@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, Client, defer, startBinary } from "../helpers";
-import { say } from "../http/lib";
+import { pumpMessages } from "../http/lib";
 
 if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`npm run build\` first`);
 
@@ -35,41 +35,25 @@ test("kill -9 while a checkpoint syncs the database file loses no acknowledged m
   const dbFile = join(first.cwd, "chat.db");
   const clients = await Promise.all(["a", "b", "c", "d"].map((n) => Client.joined(first.wsUrl("durable"), n)));
   const big = "\u20ac".repeat(1990); // ~6 KB a row: checkpoints have pages to copy and sync
-  const acked = new Map<string, { id: number; message: string; name: string }>();
-  let killed = false;
-  let sent = 0;
+  const pump = pumpMessages(clients, (name, i) => `${name} ${i} ${big}`);
+  const { acked } = pump;
   let inFlightAtKill = 0;
-
-  const pump = async (client: Client, name: string) => {
-    const inflight = new Set<Promise<unknown>>();
-    for (let i = 0; !killed && !client.closed; i++) {
-      const clientId = `${name}-${i}`;
-      const p = say(client, `${name} ${i} ${big}`, clientId).then(
-        (m) => void acked.set(clientId, { id: m.id, message: m.message, name: m.name }),
-        () => {},
-      );
-      sent++;
-      inflight.add(p);
-      p.finally(() => inflight.delete(p));
-      if (inflight.size >= 10) await Promise.race(inflight);
-    }
-  };
   // Watches the server's threads; kills it the moment one is inside fsync(chat.db), once enough is acked.
   const watch = async () => {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (acked.size >= 300 && syncing(first.proc.pid, dbFile)) {
-        killed = true;
-        inFlightAtKill = sent - acked.size;
+        pump.stop();
+        inFlightAtKill = pump.sent - acked.size;
         first.proc.kill("SIGKILL");
         return true;
       }
       await new Promise((resolve) => setImmediate(resolve));
     }
-    killed = true;
+    pump.stop();
     return false;
   };
-  const [caught] = await Promise.all([watch(), ...clients.map((c, i) => pump(c, "abcd"[i]!))]);
+  const [caught] = await Promise.all([watch(), pump.done]);
   expect(caught).toBe(true); // a checkpoint's fsync of the database file was seen, and killed
   expect(await first.proc.exited).not.toBe(0);
   expect(first.proc.signalCode).toBe("SIGKILL");

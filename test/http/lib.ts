@@ -64,3 +64,41 @@ export const upgradeHeaders = (path: string, port: number) => [
   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
   "Sec-WebSocket-Version: 13",
 ];
+
+export type Ack = { id: number; message: string; name: string };
+
+/**
+ * Clients sending as fast as the server takes them, `inFlight` unacknowledged messages each,
+ * until `stop()` or their socket closes: what kill -9 tests need. `acked` holds each ack by
+ * clientId; `sent` counts what was sent (sent - acked.size are in flight).
+ */
+export function pumpMessages(clients: Client[], text: (name: string, i: number) => string, inFlight = 10) {
+  const acked = new Map<string, Ack>();
+  let stopped = false;
+  let sent = 0;
+  const pump = async (client: Client, name: string) => {
+    const pending = new Set<Promise<unknown>>();
+    for (let i = 0; !stopped && !client.closed; i++) {
+      const clientId = `${name}-${i}`;
+      const p = say(client, text(name, i), clientId).then(
+        (m) => void acked.set(clientId, { id: m.id, message: m.message, name: m.name }),
+        () => {},
+      );
+      sent++;
+      pending.add(p);
+      p.finally(() => pending.delete(p));
+      if (pending.size >= inFlight) await Promise.race(pending);
+    }
+  };
+  const done = Promise.all(clients.map((client, i) => pump(client, String.fromCharCode(97 + i))));
+  return {
+    acked,
+    get sent() {
+      return sent;
+    },
+    stop() {
+      stopped = true;
+    },
+    done,
+  };
+}

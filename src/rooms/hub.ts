@@ -432,7 +432,7 @@ export class Hub {
       this.options.events?.stored?.();
       const room = this.live.get(message.room);
       if (room) {
-        if (!room.recent.length) this.unwritten.delete(room.name);
+        if (!room.recent.length) this.written(room.name);
         room.remember(message);
       }
       this.publish(message.room, text, peer);

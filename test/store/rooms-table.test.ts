@@ -1,5 +1,6 @@
-// The rooms table (what GET /rooms reads): kept by the writer in the transaction of each batch and
-// of each retention chunk, backfilled when an older database is upgraded, read by index.
+// The rooms table (what GET /rooms reads): kept by the writer ROOMS_UPKEEP_MS after the batches it
+// counts (the list merges what it holds meanwhile) and by each retention chunk, caught up when a
+// killed store opens again, backfilled when an older database is upgraded, read by index.
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { desc, lt } from "drizzle-orm";
@@ -7,7 +8,8 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { rooms } from "../../src/store/sqlite/schema";
-import { tempDir } from "../helpers";
+import { ROOMS_UPKEEP_MS } from "../../src/store/sqlite/writer";
+import { defer, tempDir } from "../helpers";
 import { previousReleaseDatabase } from "./previous-release";
 import { open, peek } from "./sqlite-files";
 
@@ -23,14 +25,67 @@ function tableAndTruth(path: string) {
 }
 
 describe("upkeep", () => {
-  test("each batch updates its rooms' rows: newest id and time, count", async () => {
+  test("the rows count every batch once the store is closed: newest id and time, count", async () => {
     const store = open();
     await store.append([draft("a", "1", { timestamp: 10 }), draft("b", "2", { timestamp: 11 }), draft("a", "3", { timestamp: 12 })]);
     await store.append([draft("c", "4", { timestamp: 20 })]);
     await store.append(Array.from({ length: 100 }, (_, i) => draft(i % 2 ? "a" : "b", `x${i}`, { timestamp: 30 + i })));
+    await store.close();
     const { table, truth } = tableAndTruth(store.file);
     expect(table).toEqual(truth);
     expect(table).toHaveLength(3);
+  });
+
+  test("an open store brings the rows up to date by itself, ROOMS_UPKEEP_MS after a commit left them behind", async () => {
+    const store = open();
+    await store.append([draft("a", "1", { timestamp: 10 }), draft("b", "2", { timestamp: 11 })]);
+    const committed = performance.now();
+    const { table } = tableAndTruth(store.file);
+    expect(table).toEqual([]); // not by the commit itself: that is the point
+    for (;;) {
+      const { table, truth } = tableAndTruth(store.file);
+      if (table.length) {
+        expect(table).toEqual(truth);
+        break;
+      }
+      expect(performance.now() - committed).toBeLessThan(ROOMS_UPKEEP_MS + 2000);
+      await Bun.sleep(5);
+    }
+    expect(performance.now() - committed).toBeGreaterThanOrEqual(ROOMS_UPKEEP_MS - 1);
+  });
+
+  test("the list is right between upkeeps: rows not counted yet give way to what the writer holds", async () => {
+    const store = open();
+    await store.append([draft("a", "1"), draft("b", "2"), draft("c", "3")]);
+    await store.close();
+    const reopened = open(store.file);
+    const [moved] = await reopened.append([draft("a", "4", { timestamp: 50 })]);
+    expect(tableAndTruth(store.file).table).not.toEqual(tableAndTruth(store.file).truth); // "a" is behind in the table
+    expect(await reopened.rooms({ limit: 2 })).toEqual([
+      { room: "a", lastId: moved!.message.id, lastMessageAt: 50 },
+      { room: "c", lastId: 3, lastMessageAt: 1000 },
+    ]);
+    expect(await reopened.rooms({ before: 3, limit: 5 })).toEqual([{ room: "b", lastId: 2, lastMessageAt: 1000 }]);
+  });
+
+  test("a store killed -9 between upkeeps: the next open counts the messages its rows missed", async () => {
+    const path = join(tempDir(), "chat.db");
+    const batches = [[draft("a", "1", { timestamp: 10 }), draft("b", "2", { timestamp: 11 })], [draft("a", "3", { timestamp: 12 })]];
+    const first = open(path);
+    await first.append([draft("z", "0", { timestamp: 1 })]);
+    await first.close(); // "z" is counted; what the killed process stores is not
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "append-then-wait.ts"), path, JSON.stringify(batches)], { stdout: "pipe", stderr: "inherit" });
+    defer(() => proc.kill("SIGKILL"));
+    const reader = proc.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("stored\n");
+    proc.kill("SIGKILL");
+    await proc.exited;
+    const behind = tableAndTruth(path);
+    expect(behind.table).not.toEqual(behind.truth);
+    open(path);
+    const { table, truth } = tableAndTruth(path);
+    expect(table).toEqual(truth);
+    expect(table.map((r: any) => [r.room, r.messages])).toEqual([["a", 2], ["b", 1], ["z", 1]]);
   });
 
   test("retries of a clientId (in one batch, in the next, after a reopen) are counted once", async () => {
@@ -42,6 +97,7 @@ describe("upkeep", () => {
     const store = open(path);
     const [retry] = await store.append([draft("r", "hi", { clientId: "k" })]);
     expect(retry!.fresh).toBe(false);
+    await store.close();
     expect(peek(path).query("SELECT room, messages FROM rooms").all()).toEqual([{ room: "r", messages: 1 }]);
   });
 
@@ -62,6 +118,7 @@ describe("upkeep", () => {
     await store.append(Array.from({ length: 2600 }, (_, i) => draft(["gone", "kept", "mixed"][i % 3]!, `old${i}`, { timestamp: 100 })));
     await store.append([draft("kept", "new", { timestamp: 5000 }), draft("mixed", "new", { timestamp: 5000 }), draft("mixed", "newer", { timestamp: 6000 })]);
     expect(await store.prune(1000)).toBe(2600);
+    // prune() has the rows count every message first: each chunk then takes its own off
     const { table, truth } = tableAndTruth(store.file);
     expect(table).toEqual(truth);
     expect(table.map((r: any) => [r.room, r.messages])).toEqual([
@@ -72,6 +129,7 @@ describe("upkeep", () => {
     expect(tableAndTruth(store.file).table).toEqual([]);
     // and a pruned room comes back with its next message
     await store.append([draft("gone", "back", { timestamp: 20_000 })]);
+    await store.close();
     expect(tableAndTruth(store.file).table).toEqual(tableAndTruth(store.file).truth);
   });
 });
@@ -93,6 +151,7 @@ describe("migration", () => {
     expect((await store.rooms({ limit: 2 })).map((r) => r.room)).toEqual(["room5", "room4"]); // ids 300 and 299
     // the writer goes on counting from there
     await store.append([draft("room0", "new", { timestamp: 9000 })]);
+    await store.close();
     expect(tableAndTruth(path).table).toEqual(tableAndTruth(path).truth);
   });
 });

@@ -67,7 +67,7 @@ function openCheckpointer(path: string, sql: WriterSql, wantsWriteLock: Int32Arr
   // would checkpoint inside those commits, with the writer held back (up to 147 ms measured).
   // No journal_size_limit (nor on the writer): cutting the file down when the WAL starts over
   // would happen with the writer held back; it is cut when the writer is idle.
-  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
+  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;");
   const frameBytes = (client.query("PRAGMA page_size").get() as { page_size: number }).page_size + 24;
   const passive = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(PASSIVE)");
   const restart = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(RESTART)");

@@ -18,7 +18,7 @@ import { messages, rooms } from "./schema";
 import { SerialWriter } from "./serial-writer";
 import { walIndex } from "./wal-index";
 import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
-import { openWriter, type Writer } from "./writer";
+import { openWriter, ROOMS_UPKEEP_MS, type Writer } from "./writer";
 import { writerSql } from "./writer-sql" with { type: "macro" };
 
 const MIGRATIONS = embeddedMigrations();
@@ -60,6 +60,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     // now, at start-up, or the checkpointer would copy it all back while the writer commits.
     client.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
+  // The writer brings the rooms table up to date every ROOMS_UPKEEP_MS: a store that was killed
+  // may have left the last messages uncounted.
+  if (!created) client.run(WRITER_SQL.roomsCatchUp);
 
   const wantsWriteLock = new Int32Array(new SharedArrayBuffer(4));
   const writer = new SerialWriter(() => openWriter(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL), wantsWriteLock, walIndex(`${path}-shm`));
@@ -94,6 +97,17 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       first: client.prepare<RoomRow, [number]>(select().orderBy(desc(rooms.lastId)).limit(limit).toSQL().sql),
       before: client.prepare<RoomRow, [number, number]>(select().where(lt(rooms.lastId, sql.placeholder("before"))).orderBy(desc(rooms.lastId)).limit(limit).toSQL().sql),
     };
+  };
+
+  /** The rooms the writer has not counted yet are written by a commit of their own, ROOMS_UPKEEP_MS after the first of them. */
+  let upkeepTimer: ReturnType<typeof setTimeout> | undefined;
+  const upkeepSoon = () => {
+    if (upkeepTimer) return;
+    upkeepTimer = setTimeout(() => {
+      upkeepTimer = undefined;
+      if (!closed && writer.pendingRooms.size) writer.run((w) => w.upkeepRooms()).catch(upkeepSoon);
+    }, ROOMS_UPKEEP_MS);
+    upkeepTimer.unref?.();
   };
 
   /**
@@ -143,6 +157,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       }
       const { results: reply, before }: AppendReply = await writer.run((w) => w.append(fields));
       options.onCommit?.(drafts.length, performance.now() - started);
+      if (writer.pendingRooms.size) upkeepSoon();
       const results: Appended[] = new Array(drafts.length);
       for (let i = 0; i < drafts.length; i++) {
         const r = reply[i]!;
@@ -168,14 +183,23 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     },
 
     async rooms({ before, limit }: RoomsQuery): Promise<StoredRoom[]> {
-      // A range of the rooms_last_id index, newest first: it reads `limit` rows, however big the database.
+      // A range of the rooms_last_id index, newest first: it reads `limit` rows, however big the
+      // database. The rooms the writer has not counted yet are newer than their rows: those rows
+      // give way, so as many more are read.
+      const pending = writer.pendingRooms;
       roomsPage ??= roomsQuery();
-      const rows = before === undefined ? roomsPage.first.values(limit) : roomsPage.before.values(before, limit);
-      return (rows as RoomRow[]).map(([room, lastId, lastMessageAt]) => ({ room, lastId, lastMessageAt }));
+      const rows = (before === undefined ? roomsPage.first.values(limit + pending.size) : roomsPage.before.values(before, limit + pending.size)) as RoomRow[];
+      const page: StoredRoom[] = [];
+      for (const [room, lastId, lastMessageAt] of rows) if (!pending.has(room)) page.push({ room, lastId, lastMessageAt });
+      if (!pending.size) return page;
+      for (const [room, { lastId, lastMessageAt }] of pending) if (before === undefined || lastId < before) page.push({ room, lastId, lastMessageAt });
+      return page.sort((a, b) => b.lastId - a.lastId).slice(0, limit);
     },
 
     async prune(olderThan) {
       if (closed) throw new Error("store closed");
+      // Retention takes what it deletes off the rooms' rows: they must count every message first.
+      if (writer.pendingRooms.size) await writer.run((w) => w.upkeepRooms());
       return (await checkpointer.request({ op: "prune", olderThan })) as number;
     },
 
@@ -185,6 +209,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       if (closed) return;
       closed = true;
       clearTimeout(starting);
+      clearTimeout(upkeepTimer);
+      if (writer.pendingRooms.size) await writer.run((w) => w.upkeepRooms()).catch(() => {}); // else the next open catches up
       await writer.close();
       await checkpointer.stop();
       client.close(); // the last connection: it checkpoints and removes the WAL

@@ -45,6 +45,11 @@ export class SerialWriter {
     }
   }
 
+  /** The writer's rooms not counted in the rooms table yet (none while it is not open). */
+  get pendingRooms(): Writer["pendingRooms"] {
+    return this.writer?.pendingRooms ?? NONE;
+  }
+
   run<T>(work: (writer: Writer) => T): Promise<T> {
     const next = this.last.then(() => this.withLock(work));
     this.last = next.catch(() => {});
@@ -86,6 +91,8 @@ export class SerialWriter {
     this.writer = undefined;
   }
 }
+
+const NONE: Writer["pendingRooms"] = new Map();
 
 function pageSize(writer: Writer): number {
   return (writer.client.query("PRAGMA page_size").get() as { page_size: number }).page_size;

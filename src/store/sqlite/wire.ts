@@ -28,9 +28,11 @@ export interface WriterSql {
   byId: string;
   /** Newest first: id, room, name, client_id, timestamp (to refill the clientId memory). */
   newestFirst: string;
+  /** Counts in the rooms table the messages stored after its newest id (run when the store opens). */
+  roomsCatchUp: string;
   /** A room's newest id (?), from its row in the rooms table. */
   roomLastId: string;
-  /** Upserts a room's row after a batch (room, lastId, lastMessageAt, messages added). */
+  /** Upserts a room's row (room, lastId, lastMessageAt, messages added since its last upsert). */
   roomStored: string;
   /** Deletes the oldest messages older than ?, at most ? of them, returning each one's room. */
   pruneChunk: string;

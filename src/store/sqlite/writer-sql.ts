@@ -32,6 +32,11 @@ export function writerSql(): WriterSql {
       .from(messages)
       .orderBy(desc(messages.id))
       .toSQL().sql,
+    // "WHERE id > ..." reads only the rows past the rooms table's newest id: the messages that
+    // came after the last upkeep (a store killed between two); `timestamp` is max(id)'s row's.
+    roomsCatchUp: `INSERT INTO rooms (room, last_id, last_message_at, messages)
+      SELECT room, max(id), timestamp, count(*) FROM messages WHERE id > (SELECT coalesce(max(last_id), 0) FROM rooms) GROUP BY room
+      ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id, last_message_at = excluded.last_message_at, messages = rooms.messages + excluded.messages`,
     roomLastId: db.select({ lastId: rooms.lastId }).from(rooms).where(eq(rooms.room, p("room"))).toSQL().sql,
     roomStored: db
       .insert(rooms)

@@ -12,6 +12,15 @@ import { accessWrites, type AccessWrites } from "./access-writer";
 import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
 
 const ROW_PARAMS = 7;
+/**
+ * The rooms table is brought up to date this long after a commit left it behind, by a commit of
+ * its own (one upsert per room changed since: index.ts), not by every commit: a room's row and
+ * its rooms_last_id entry cost two or three pages of WAL per commit, more than the message itself
+ * (at 2,000 messages a second a commit holds one or two). Meanwhile the changes wait in
+ * `pendingRooms`, which reads of the rooms list merge (index.ts); a store that was killed catches
+ * up when it opens again.
+ */
+export const ROOMS_UPKEEP_MS = 100;
 
 export type Writer = ReturnType<typeof openWriter>;
 
@@ -20,8 +29,9 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   // wal_autocheckpoint=0: never checkpoints, so no commit waits for a checkpoint's fsyncs (the
   // checkpointer takes them, and cuts the WAL file down). busy_timeout=0: SQLite's busy handler
   // would sleep on the event loop while the checkpointer holds the write lock; index.ts waits
-  // on a timer instead.
-  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0;");
+  // on a timer instead. temp_store=MEMORY: a statement journal (a multi-row INSERT of a big batch
+  // needs one) would otherwise spill past 64 KiB into a new file in /var/tmp, on the event loop.
+  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;");
   const inserts: Statement[] = [];
   const insertOf = (rows: number) => (inserts[rows] ??= client.prepare(sql.inserts[rows]!));
   const rowsPerInsert = sql.inserts.length - 1;
@@ -32,6 +42,24 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
 
   const clientIds = new RecentClientIds(window);
   remember(client, sql.newestFirst, clientIds, window);
+
+  /** Rooms whose messages the rooms table does not count yet: what changed since the last upkeep. */
+  const pendingRooms = new Map<string, RoomUpkeep>();
+  const upkeep = client.transaction(() => {
+    for (const [room, { lastId, lastMessageAt, added }] of pendingRooms) roomStored.run(room, lastId, lastMessageAt, added);
+  });
+  /** Only after a commit: what a rolled-back batch changed must not be counted. */
+  const committed = (batchRooms: Map<string, RoomUpkeep>) => {
+    for (const [room, batch] of batchRooms) {
+      const pending = pendingRooms.get(room);
+      if (!pending) pendingRooms.set(room, batch);
+      else {
+        pending.lastId = batch.lastId;
+        pending.lastMessageAt = batch.lastMessageAt;
+        pending.added += batch.added;
+      }
+    }
+  };
 
   /** One transaction: new rows get ids and are inserted; repeated clientIds get their stored message. */
   const commit = client.transaction((drafts: DraftFields) => {
@@ -66,8 +94,8 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
         upkeep.lastMessageAt = timestamp;
         upkeep.added++;
       } else {
-        // Read before this batch's upsert: the room's newest id before the batch (its first row's prev).
-        before.set(room, roomLastId.get(room)?.last_id ?? 0);
+        // The room's newest id before the batch (its first row's prev): pending, or in its row.
+        before.set(room, pendingRooms.get(room)?.lastId ?? roomLastId.get(room)?.last_id ?? 0);
         roomsOfBatch.set(room, { lastId: id, lastMessageAt: timestamp, added: 1 });
       }
     }
@@ -75,8 +103,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       const chunk = params.slice(at, at + rowsPerInsert * ROW_PARAMS);
       insertOf(chunk.length / ROW_PARAMS).run(chunk as never);
     }
-    for (const [room, { lastId, lastMessageAt, added }] of roomsOfBatch) roomStored.run(room, lastId, lastMessageAt, added);
-    return { results, before };
+    return { results, before, roomsOfBatch };
   });
   /** A remembered id's message, unless retention deleted it meanwhile (then the retry is new). */
   const stored = (id: number | undefined) => {
@@ -92,9 +119,18 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
     get access(): AccessWrites {
       return (access ??= accessWrites(client, sql.access));
     },
+    /** The rooms whose rows are behind (not counted yet), with what they are behind by. */
+    pendingRooms: pendingRooms as ReadonlyMap<string, Readonly<RoomUpkeep>>,
+    /** Brings the rooms table up to date now (the store going idle, or closing). */
+    upkeepRooms() {
+      if (!pendingRooms.size) return;
+      upkeep.immediate();
+      pendingRooms.clear();
+    },
     append(drafts: DraftFields): AppendReply {
-      const reply = commit.immediate(drafts);
-      const { results } = reply;
+      const { results, before, roomsOfBatch } = commit.immediate(drafts);
+      committed(roomsOfBatch);
+      const reply: AppendReply = { results, before };
       // Only now, after the commit: a rolled-back clientId must not be remembered.
       for (let i = 0, at = 0; i < results.length; i++, at += DRAFT_FIELDS) {
         const id = results[i];
@@ -106,7 +142,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   };
 }
 
-type RoomUpkeep = { lastId: number; lastMessageAt: number; added: number };
+export type RoomUpkeep = { lastId: number; lastMessageAt: number; added: number };
 
 /**
  * The message a draft repeats within its own batch (same room, name and clientId as a new draft

@@ -16,3 +16,4 @@ db.transaction(() => {
 })();
 db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 db.close();
+await openSqliteStore(path).close(); // counts them in the rooms table, as the writer would have

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import { openSqliteStore } from "../../src/store/sqlite";
+import { writerSql } from "../../src/store/sqlite/writer-sql";
 import { Client, defer, startServer, tempDir } from "../helpers";
 import { say } from "../http/lib";
 import { draft, runStoreContract, type StoredRow } from "./contract";
@@ -180,6 +181,23 @@ describe("the writing connection (on the event loop)", () => {
     other.exec("COMMIT");
     await pending;
     expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["first", "second"]);
+  });
+});
+
+describe("retention (slices on the writing connection, between the batches)", () => {
+  test("a sweep of many rows goes in slices: a message sent meanwhile is stored before the sweep ends, not after it", async () => {
+    const store = open();
+    const slice = writerSql().pruneChunkSize;
+    await store.append(Array.from({ length: 40 * slice }, (_, i) => draft(`old ${i}`, { timestamp: 100 })));
+    let sweeping = true;
+    const swept = store.prune(1000).finally(() => (sweeping = false));
+    const [fresh] = await store.append([draft("during the sweep", { timestamp: 5000 })]);
+    expect(sweeping).toBe(true);
+    expect(fresh!.fresh).toBe(true);
+    const expiredLeft = (peek(store.file).query("SELECT count(*) AS n FROM messages WHERE timestamp < 1000").get() as { n: number }).n;
+    expect(expiredLeft).toBeGreaterThan(0);
+    expect(await swept).toBe(40 * slice);
+    expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["during the sweep"]);
   });
 });
 

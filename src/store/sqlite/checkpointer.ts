@@ -1,10 +1,9 @@
 // The store's checkpointer, on a worker thread of its own with a connection of its own: every
-// fsync of the database and the retention sweeps happen here, off the event loop and off the
-// commit path. The writing connection never checkpoints (wal_autocheckpoint=0); a WAL lets this
+// fsync of the database happens here, off the event loop and off the commit path. The writing connection never checkpoints (wal_autocheckpoint=0); a WAL lets this
 // one copy committed pages back into the database while the writer goes on appending.
 import { Database, type Statement } from "bun:sqlite";
 import { walIndex } from "./wal-index";
-import type { CheckpointerReply, CheckpointerRequest, WriterSql } from "./wire";
+import type { CheckpointerReply, CheckpointerRequest } from "./wire";
 
 declare const self: Worker;
 
@@ -29,8 +28,6 @@ const WAL_BOUND_BYTES = 32 << 20;
 /** With the writer idle this long, a WAL file longer than WAL_KEPT_BYTES is cut to nothing (TRUNCATE). */
 const IDLE_MS = 1000;
 const WAL_KEPT_BYTES = 4 << 20;
-/** Between two retention chunks: the writer gets the lock back, and the sweep stays a trickle. */
-const PRUNE_PAUSE_MS = 10;
 
 type Checkpointed = { busy: number; log: number; checkpointed: number };
 
@@ -48,7 +45,7 @@ self.onmessage = async ({ data: request }: MessageEvent<CheckpointerRequest>) =>
 
 async function handle(request: CheckpointerRequest): Promise<unknown> {
   if (request.op === "open") {
-    checkpointer = openCheckpointer(request.path, request.sql, new Int32Array(request.wantsWriteLock));
+    checkpointer = openCheckpointer(request.path, new Int32Array(request.wantsWriteLock));
     return null;
   }
   if (request.op === "close") {
@@ -57,36 +54,20 @@ async function handle(request: CheckpointerRequest): Promise<unknown> {
     return null;
   }
   if (!checkpointer) throw new Error("checkpointer not open");
-  return request.op === "prune" ? checkpointer.prune(request.olderThan) : checkpointer.checkpoint(true);
+  return checkpointer.checkpoint(true);
 }
 
-function openCheckpointer(path: string, sql: WriterSql, wantsWriteLock: Int32Array) {
+function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
   const client = new Database(path, { strict: true });
-  // busy_timeout: RESTART, TRUNCATE and retention wait here, on this thread, for the writer's
-  // current commit. wal_autocheckpoint=0: this connection commits too (retention), and SQLite
-  // would checkpoint inside those commits, with the writer held back (up to 147 ms measured).
-  // No journal_size_limit (nor on the writer): cutting the file down when the WAL starts over
+  // busy_timeout: RESTART and TRUNCATE wait here, on this thread, for the writer's current
+  // commit. wal_autocheckpoint=0: this connection commits too (starting the WAL over), and SQLite
+  // would checkpoint inside that commit, with the writer held back. No journal_size_limit (nor on the writer): cutting the file down when the WAL starts over
   // would happen with the writer held back; it is cut when the writer is idle.
-  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;");
+  client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
   const frameBytes = (client.query("PRAGMA page_size").get() as { page_size: number }).page_size + 24;
   const passive = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(PASSIVE)");
   const restart = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(RESTART)");
   const truncate = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(TRUNCATE)");
-  const pruneChunk = client.prepare<{ room: string }, [number, number]>(sql.pruneChunk);
-  const roomPruned = client.prepare<unknown, [number, string]>(sql.roomPruned);
-  const roomEmptied = client.prepare<unknown, [string]>(sql.roomEmptied);
-  const pruneChunkSize = sql.pruneChunkSize;
-  /** One chunk of retention: the oldest messages before the cutoff and their rooms' counts, in one transaction. */
-  const pruneOnce = client.transaction((olderThan: number): number => {
-    const deleted = pruneChunk.all(olderThan, pruneChunkSize);
-    const perRoom = new Map<string, number>();
-    for (const { room } of deleted) perRoom.set(room, (perRoom.get(room) ?? 0) + 1);
-    for (const [room, count] of perRoom) {
-      roomPruned.run(count, room);
-      roomEmptied.run(room);
-    }
-    return deleted.length;
-  });
   /**
    * Runs work that takes the write lock. The writer commits every turn of a busy event loop and
    * SQLite's busy handler polls: it could miss every gap between commits. Raising the flag makes
@@ -101,7 +82,6 @@ function openCheckpointer(path: string, sql: WriterSql, wantsWriteLock: Int32Arr
     }
   };
   const wal = walIndex(`${path}-shm`);
-  let closed = false;
 
   const userVersion = client.prepare<{ user_version: number }, []>("PRAGMA user_version");
   /**
@@ -149,18 +129,7 @@ function openCheckpointer(path: string, sql: WriterSql, wantsWriteLock: Int32Arr
 
   return {
     checkpoint,
-    async prune(olderThan: number): Promise<number> {
-      let total = 0;
-      for (;;) {
-        if (closed) return total;
-        const changes = withWriteLock(() => pruneOnce.immediate(olderThan));
-        total += changes;
-        if (changes < pruneChunkSize) return total;
-        await new Promise((resolve) => setTimeout(resolve, PRUNE_PAUSE_MS));
-      }
-    },
     close() {
-      closed = true;
       clearInterval(timer);
       wal.close();
       client.close();

@@ -3,7 +3,7 @@
 import type { walIndex } from "./wal-index";
 import type { Writer } from "./writer";
 
-/** How long a commit waits for the write lock (held by a checkpoint that starts the WAL over, or a retention chunk). */
+/** How long a commit waits for the write lock (held by a checkpoint that starts the WAL over). */
 const WRITE_LOCK_TIMEOUT_MS = 5000;
 
 /**
@@ -18,10 +18,9 @@ const WAL_HARD_BOUND_BYTES = 48 << 20;
 const WAL_WAIT_MS = 500;
 
 /**
- * The writing connection, opened with the store (or by the first write). Work runs one piece at a time in call
- * order. While the checkpointer wants the write lock (to start the WAL over, or for a retention
- * chunk: a few ms) or holds it, work waits on a timer: the event loop never sleeps in SQLite's
- * busy handler.
+ * The writing connection, opened with the store (or by the first write). Work runs one piece at a
+ * time in call order. While the checkpointer wants the write lock (to start the WAL over: a few
+ * ms) or holds it, work waits on a timer: the event loop never sleeps in SQLite's busy handler.
  */
 export class SerialWriter {
   private writer?: Writer;

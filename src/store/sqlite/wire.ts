@@ -60,12 +60,8 @@ export interface AccessWriterSql {
 
 /** What the main thread asks the checkpointer (checkpointer.ts); one CheckpointerReply each, same `seq`. */
 export type CheckpointerRequest =
-  /**
-   * sql: its retention statements (pruneChunk, roomPruned, roomEmptied). wantsWriteLock: one
-   * Int32, 1 while the checkpointer waits for or holds the write lock (the writer then holds back).
-   */
-  | { op: "open"; seq: number; path: string; sql: WriterSql; wantsWriteLock: SharedArrayBuffer }
-  | { op: "prune"; seq: number; olderThan: number }
+  /** wantsWriteLock: one Int32, 1 while the checkpointer waits for or holds the write lock (the writer then holds back). */
+  | { op: "open"; seq: number; path: string; wantsWriteLock: SharedArrayBuffer }
   | { op: "checkpoint"; seq: number }
   | { op: "close"; seq: number };
 

@@ -10,8 +10,8 @@ import type { WriterSql } from "./wire";
 
 /** Rows per INSERT statement: one statement per 32 rows costs ~20% less per row than one each. */
 const ROWS_PER_INSERT = 32;
-/** Rows retention deletes per transaction (checkpointer.ts): the writer waits for at most one such chunk. */
-const PRUNE_CHUNK = 100;
+/** Rows retention deletes per transaction, on the event loop: ~0.35 ms (100: ~0.5 ms, 25: ~0.25 ms). */
+const PRUNE_CHUNK = 50;
 
 export function writerSql(): WriterSql {
   const db = drizzle({ client: new Database(":memory:") });

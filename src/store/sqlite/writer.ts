@@ -1,8 +1,8 @@
 // The store's writing connection: batches of messages, the memory of recent clientIds, and the
 // writes of room settings and bans (access-writer.ts). It runs on the event loop (index.ts): a
-// commit in WAL mode with synchronous=NORMAL writes to the page cache and never fsyncs, and every
-// fsync (checkpoints) and retention sweep belongs to the checkpointer, on a thread of its own
-// (checkpointer.ts). It imports no Drizzle: its SQL was written by Drizzle at build time
+// commit in WAL mode with synchronous=NORMAL writes to the page cache and never fsyncs; every
+// fsync (checkpoints) belongs to the checkpointer, on a thread of its own (checkpointer.ts).
+// Retention deletes here too, in slices between the batches (index.ts). It imports no Drizzle: its SQL was written by Drizzle at build time
 // (writer-sql.ts).
 import { Database, type Statement } from "bun:sqlite";
 import type { Message } from "../../protocol/frames";
@@ -39,6 +39,9 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   const byId = client.prepare<Message & { user_id: string | null }, [number]>(sql.byId);
   const roomLastId = client.prepare<{ last_id: number }, [string]>(sql.roomLastId);
   const roomStored = client.prepare<unknown, [string, number, number, number]>(sql.roomStored);
+  const pruneChunk = client.prepare<{ room: string }, [number, number]>(sql.pruneChunk);
+  const roomPruned = client.prepare<unknown, [number, string]>(sql.roomPruned);
+  const roomEmptied = client.prepare<unknown, [string]>(sql.roomEmptied);
 
   const clientIds = new RecentClientIds(window);
   remember(client, sql.newestFirst, clientIds, window);
@@ -60,6 +63,23 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       }
     }
   };
+
+  /**
+   * One slice of retention: the oldest messages before the cutoff (at most sql.pruneChunkSize: a
+   * fraction of a millisecond) and their rooms' counts, in one transaction. The rows count every
+   * message first (the pending rooms), so that what is taken off is taken off a full count.
+   */
+  const pruneSlice = client.transaction((olderThan: number): number => {
+    for (const [room, { lastId, lastMessageAt, added }] of pendingRooms) roomStored.run(room, lastId, lastMessageAt, added);
+    const deleted = pruneChunk.all(olderThan, sql.pruneChunkSize);
+    const perRoom = new Map<string, number>();
+    for (const { room } of deleted) perRoom.set(room, (perRoom.get(room) ?? 0) + 1);
+    for (const [room, count] of perRoom) {
+      roomPruned.run(count, room);
+      roomEmptied.run(room);
+    }
+    return deleted.length;
+  });
 
   /** One transaction: new rows get ids and are inserted; repeated clientIds get their stored message. */
   const commit = client.transaction((drafts: DraftFields) => {
@@ -126,6 +146,12 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       if (!pendingRooms.size) return;
       upkeep.immediate();
       pendingRooms.clear();
+    },
+    /** Deletes one slice of expired messages; fewer than a full slice: none are left. */
+    prune(olderThan: number): { deleted: number; done: boolean } {
+      const deleted = pruneSlice.immediate(olderThan);
+      pendingRooms.clear();
+      return { deleted, done: deleted < sql.pruneChunkSize };
     },
     append(drafts: DraftFields): AppendReply {
       const { results, before, roomsOfBatch } = commit.immediate(drafts);

@@ -71,6 +71,8 @@ test("frames in and out, messages stored and commits are counted exactly", async
   expect(m("chat_store_commit_seconds_count")).toBe(commits);
   expect(m("chat_store_commit_seconds_sum")).toBeGreaterThan(0);
   expect(m('chat_store_batch_size_bucket{le="5"}')).toBe(commits);
+  expect(m('chat_store_batch_size_bucket{le="+Inf"}')).toBe(commits);
+  expect(m('chat_store_commit_seconds_bucket{le="+Inf"}')).toBe(commits);
 
   // A leave: bob gets ada's left (1 out); the gauges follow.
   ada.close();

@@ -2,6 +2,7 @@
 // file descriptors being exhausted) what it was doing is refused, writes go on (they commit on
 // the event loop), the process goes on, and the next write starts another.
 import { expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
@@ -23,6 +24,17 @@ test("the checkpointer starts with the store, before any write", async () => {
     if (Date.now() > deadline) throw new Error("the checkpointer did not start");
   }
   expect((await store.append([draft("first")]))[0]!.message.id).toBe(1);
+});
+
+test("the checkpointer thread runs at nice 10: its copying gives way to the event loop", async () => {
+  const workers = () => new Set(readdirSync("/proc/self/task").filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim() === "Worker"));
+  const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
+  const before = workers();
+  const store = open();
+  await store.checkpoint(); // the thread has started and opened its connection
+  const started = [...workers()].filter((tid) => !before.has(tid));
+  expect(started.map(niceOf)).toEqual([10]);
+  expect(niceOf(String(process.pid))).toBe(0); // the event loop's own priority is left alone
 });
 
 test("a checkpointer that dies: what it was doing is refused, writes go on and start another, retention works again", async () => {

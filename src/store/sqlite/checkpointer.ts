@@ -2,6 +2,8 @@
 // fsync of the database happens here, off the event loop and off the commit path. The writing connection never checkpoints (wal_autocheckpoint=0); a WAL lets this
 // one copy committed pages back into the database while the writer goes on appending.
 import { Database, type Statement } from "bun:sqlite";
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { walIndex } from "./wal-index";
 import type { CheckpointerReply, CheckpointerRequest } from "./wire";
 
@@ -57,7 +59,24 @@ async function handle(request: CheckpointerRequest): Promise<unknown> {
   return checkpointer.checkpoint(true);
 }
 
+/**
+ * This thread's nice value (Linux). Its CPU work (copying pages back, between fsyncs) then gives
+ * way to the event loop, and to whatever else shares the cores: rooms at 2,000/s, 11 runs a side,
+ * delivery p99 median 1.13 against 1.34 ms at 0, commits over 1 ms 0.21% against 0.24%. It still
+ * gets ~10% of a busy core, ample for checkpoints of a few ms; the writer's hard bound stays.
+ */
+const CHECKPOINTER_NICE = 10;
+
+/** Lowers this thread's priority (its own, not the process's); a no-op where threads have no /proc. */
+function lowerPriority() {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid)) setPriority(tid, CHECKPOINTER_NICE);
+  } catch {}
+}
+
 function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
+  lowerPriority();
   const client = new Database(path, { strict: true });
   // busy_timeout: RESTART and TRUNCATE wait here, on this thread, for the writer's current
   // commit. wal_autocheckpoint=0: this connection commits too (starting the WAL over), and SQLite

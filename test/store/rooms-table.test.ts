@@ -8,6 +8,7 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
 import { rooms } from "../../src/store/sqlite/schema";
+import { walIndex } from "../../src/store/sqlite/wal-index";
 import { ROOMS_UPKEEP_MS } from "../../src/store/sqlite/writer";
 import { defer, tempDir } from "../helpers";
 import { previousReleaseDatabase } from "./previous-release";
@@ -86,6 +87,17 @@ describe("upkeep", () => {
     const { table, truth } = tableAndTruth(path);
     expect(table).toEqual(truth);
     expect(table.map((r: any) => [r.room, r.messages])).toEqual([["a", 2], ["b", 1], ["z", 1]]);
+  });
+
+  test("a one-message commit writes three WAL pages (the message's, its index entry's, the id sequence's), not the rooms table's", async () => {
+    const store = open();
+    await store.append(["a", "b", "c"].map((room) => draft(room, "warm")));
+    await store.prune(0); // deletes nothing; brings the rooms rows up to date first
+    const wal = walIndex(`${store.file}-shm`);
+    defer(() => wal.close());
+    const before = wal.frames()!;
+    await store.append([draft("b", "one")]);
+    expect(wal.frames()! - before).toBe(3);
   });
 
   test("retries of a clientId (in one batch, in the next, after a reopen) are counted once", async () => {

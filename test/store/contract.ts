@@ -340,6 +340,18 @@ export function runStoreContract(name: string, makeDatabase: () => Promise<Contr
         expect(next!.message.id).toBeGreaterThan(kept[0]!.message.id);
       });
 
+      test("ids are never reused after a reopen either, even when retention deleted every message (the newest too)", async () => {
+        const database = await makeDatabase();
+        const first = await database.open();
+        const stored = await first.append([draft("one", { timestamp: 100 }), draft("two", { timestamp: 200 })]);
+        expect(await first.prune(1000)).toBe(2);
+        await first.close();
+        const again = await database.open();
+        defer(() => again.close());
+        const [next] = await again.append([draft("after", { timestamp: 7000 })]);
+        expect(next!.message.id).toBeGreaterThan(stored[1]!.message.id);
+      });
+
       test("a room whose messages are all pruned leaves the room list; one with messages left stays", async () => {
         const { store } = await fresh();
         await store.append([draft("old", { room: "gone", timestamp: 100 }), draft("old", { room: "kept", timestamp: 100 }), draft("new", { room: "kept", timestamp: 5000 })]);

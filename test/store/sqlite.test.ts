@@ -13,6 +13,7 @@ import { writerSql } from "../../src/store/sqlite/writer-sql";
 import { Client, defer, startServer, tempDir } from "../helpers";
 import { say } from "../http/lib";
 import { draft, runStoreContract, type StoredRow } from "./contract";
+import { previousReleaseDatabase } from "./previous-release";
 import { open, peek } from "./sqlite-files";
 
 const MIGRATIONS_DIR = join(import.meta.dir, "..", "..", "drizzle", "sqlite");
@@ -143,6 +144,20 @@ describe("migrations", () => {
     expect(a!.message.id).toBe(6);
     expect(b).toEqual({ message: a!.message, fresh: false });
     expect(peek(path).query("SELECT count(*) AS n FROM __drizzle_migrations").get()).toEqual({ n: journal.entries.length });
+  });
+
+  test("a database from before 0005 (AUTOINCREMENT) whose newest rows were deleted: new ids go on after the deleted ones", async () => {
+    const path = join(tempDir(), "old.db");
+    const old = previousReleaseDatabase(path, "0005");
+    const insert = old.query("INSERT INTO messages (room, name, message, timestamp) VALUES ('lobby', 'ada', ?, 1000)");
+    for (let i = 1; i <= 10; i++) insert.run(`m${i}`);
+    old.exec("DELETE FROM messages WHERE id > 5"); // AUTOINCREMENT's sqlite_sequence still says 10
+    old.close();
+    const store = open(path);
+    expect((await store.page("lobby", { limit: 20 })).map((m) => m.id)).toEqual([1, 2, 3, 4, 5]);
+    const [next] = await store.append([draft("new", { room: "lobby" })]);
+    expect(next!.message.id).toBe(11);
+    expect(peek(path).query("SELECT sql FROM sqlite_master WHERE name = 'messages'").get()).toEqual({ sql: expect.not.stringContaining("AUTOINCREMENT") });
   });
 
   test("an older database served by the app: old history on join, then new messages", async () => {

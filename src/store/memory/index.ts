@@ -1,6 +1,6 @@
 // A MessageStore and an AccessStore in memory: every promise of the ports (src/rooms/ports.ts),
 // nothing durable. For tests of the room logic without disk, and as the plainest reading of the
-// ports. Ids are one sequence for all rooms, as SQLite's AUTOINCREMENT gives them; retries are
+// ports. Ids are one sequence for all rooms, never reused, as the SQLite store gives them; retries are
 // matched by the same window of recent clientIds as the SQLite store's. The data lives in a
 // MemoryDatabase, which a test may keep to open a store on it again (a restart) or to make it
 // refuse a row.

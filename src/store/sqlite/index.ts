@@ -25,7 +25,7 @@ import { writerSql } from "./writer-sql" with { type: "macro" };
 const MIGRATIONS = embeddedMigrations();
 const EMPTY_DATABASE = emptyDatabase();
 const WRITER_SQL: WriterSql = writerSql();
-/** The last id AUTOINCREMENT gave (null on an empty database). */
+/** The highest id stored or deleted by retention (0 on an empty database). */
 const LAST_ID = WRITER_SQL.lastId;
 const columns = { id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp, userId: messages.userId };
 /**

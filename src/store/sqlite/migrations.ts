@@ -24,8 +24,12 @@ export function emptyDatabase(): string {
   const dir = mkdtempSync(join(tmpdir(), "chat-empty-db-"));
   try {
     const path = join(dir, "empty.db");
-    const client = new Database(path, { create: true });
-    migrate(drizzle({ client }), { migrationsFolder });
+    const migrating = new Database(path, { create: true });
+    migrate(drizzle({ client: migrating }), { migrationsFolder });
+    // Its own connection: the migrator's leaves a statement behind after a table is rebuilt
+    // (0005), and the journal mode cannot change while one is active ("database table is locked").
+    migrating.close();
+    const client = new Database(path);
     // WAL is recorded in the file's header; the checkpoint leaves the file complete on its own.
     client.exec("PRAGMA journal_mode = WAL; PRAGMA wal_checkpoint(TRUNCATE);");
     const bytes = readFileSync(path);

@@ -3,9 +3,11 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "driz
 export const messages = sqliteTable(
   "messages",
   {
-    // AUTOINCREMENT: ids are never reused, even after retention deleted the newest rows,
-    // so a client's `since` can never point past a reused id.
-    id: integer("id").primaryKey({ autoIncrement: true }),
+    // Not AUTOINCREMENT: the writer gives ids from its own counter, and AUTOINCREMENT's
+    // sqlite_sequence row was one more WAL page in every commit (3 instead of 2). Ids are still
+    // never reused, even after retention deleted the newest rows (a client's `since` can never
+    // point past a reused id): retention records the highest id it deleted in `store_meta`.
+    id: integer("id").primaryKey(),
     room: text("room").notNull(),
     name: text("name").notNull(),
     message: text("message").notNull(),
@@ -61,3 +63,12 @@ export const bans = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.room, t.userId] })],
 );
+
+/**
+ * The store's own numbers. `id_floor`: the highest message id retention deleted (at the upgrade,
+ * AUTOINCREMENT's last id): the writer's ids start above it and above every stored one.
+ */
+export const storeMeta = sqliteTable("store_meta", {
+  key: text("key").primaryKey(),
+  value: integer("value").notNull(),
+});

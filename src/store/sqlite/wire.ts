@@ -22,8 +22,10 @@ export interface AppendReply {
 export interface WriterSql {
   /** INSERT of 1..rowsPerInsert rows (id, room, name, message, timestamp, client_id, user_id): index = rows. */
   inserts: string[];
-  /** The last id AUTOINCREMENT gave, if any: ids are given here from it, so one statement can insert many rows. */
+  /** The highest id stored or deleted (`seq`): the writer gives the next ids from it, so one statement can insert many rows. */
   lastId: string;
+  /** Raises the floor of ids (?) to the highest one retention deleted. */
+  idFloor: string;
   /** A message by id (?): id, room, name, message, timestamp, user_id. */
   byId: string;
   /** Newest first: id, room, name, client_id, timestamp (to refill the clientId memory). */
@@ -34,7 +36,7 @@ export interface WriterSql {
   roomLastId: string;
   /** Upserts a room's row (room, lastId, lastMessageAt, messages added since its last upsert). */
   roomStored: string;
-  /** Deletes the oldest messages older than ?, at most ? of them, returning each one's room. */
+  /** Deletes the oldest messages older than ?, at most ? of them, returning each one's id and room. */
   pruneChunk: string;
   pruneChunkSize: number;
   /** Takes ? deleted messages off room ?'s count. */

@@ -21,7 +21,9 @@ export function writerSql(): WriterSql {
   const p = sql.placeholder;
   return {
     inserts: Array.from({ length: ROWS_PER_INSERT + 1 }, (_, rows) => (rows === 0 ? "" : `${intoColumns} values ${Array(rows).fill(tuple).join(", ")}`)),
-    lastId: "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+    // The highest id stored or ever deleted by retention: max(id) is the rowid b-tree's last entry.
+    lastId: "SELECT max(coalesce((SELECT max(id) FROM messages), 0), coalesce((SELECT value FROM store_meta WHERE key = 'id_floor'), 0)) AS seq",
+    idFloor: "INSERT INTO store_meta (key, value) VALUES ('id_floor', ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
     byId: db
       .select({ id: messages.id, room: messages.room, name: messages.name, message: messages.message, timestamp: messages.timestamp, user_id: messages.userId })
       .from(messages)
@@ -49,7 +51,7 @@ export function writerSql(): WriterSql {
     pruneChunk: db
       .delete(messages)
       .where(inArray(messages.id, db.select({ id: messages.id }).from(messages).where(lt(messages.timestamp, p("olderThan"))).orderBy(asc(messages.id)).limit(p("limit"))))
-      .returning({ room: messages.room })
+      .returning({ id: messages.id, room: messages.room })
       .toSQL().sql,
     pruneChunkSize: PRUNE_CHUNK,
     roomPruned: db

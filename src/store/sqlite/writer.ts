@@ -35,11 +35,14 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   const inserts: Statement[] = [];
   const insertOf = (rows: number) => (inserts[rows] ??= client.prepare(sql.inserts[rows]!));
   const rowsPerInsert = sql.inserts.length - 1;
-  const lastId = client.prepare<{ seq: number }, []>(sql.lastId);
+  // The writer is the only one to insert: it counts ids itself (AUTOINCREMENT would cost every
+  // commit a page of WAL for sqlite_sequence), from the highest stored or ever deleted.
+  let lastGiven = client.query<{ seq: number }, []>(sql.lastId).get()?.seq ?? 0;
+  const idFloor = client.prepare<unknown, [number]>(sql.idFloor);
   const byId = client.prepare<Message & { user_id: string | null }, [number]>(sql.byId);
   const roomLastId = client.prepare<{ last_id: number }, [string]>(sql.roomLastId);
   const roomStored = client.prepare<unknown, [string, number, number, number]>(sql.roomStored);
-  const pruneChunk = client.prepare<{ room: string }, [number, number]>(sql.pruneChunk);
+  const pruneChunk = client.prepare<{ id: number; room: string }, [number, number]>(sql.pruneChunk);
   const roomPruned = client.prepare<unknown, [number, string]>(sql.roomPruned);
   const roomEmptied = client.prepare<unknown, [string]>(sql.roomEmptied);
 
@@ -73,7 +76,13 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
     for (const [room, { lastId, lastMessageAt, added }] of pendingRooms) roomStored.run(room, lastId, lastMessageAt, added);
     const deleted = pruneChunk.all(olderThan, sql.pruneChunkSize);
     const perRoom = new Map<string, number>();
-    for (const { room } of deleted) perRoom.set(room, (perRoom.get(room) ?? 0) + 1);
+    let highest = 0;
+    for (const { id, room } of deleted) {
+      perRoom.set(room, (perRoom.get(room) ?? 0) + 1);
+      if (id > highest) highest = id;
+    }
+    // A deleted id is never given again, even if it was the newest (every message expired).
+    if (highest) idFloor.run(highest);
     for (const [room, count] of perRoom) {
       roomPruned.run(count, room);
       roomEmptied.run(room);
@@ -84,7 +93,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   /** One transaction: new rows get ids and are inserted; repeated clientIds get their stored message. */
   const commit = client.transaction((drafts: DraftFields) => {
     const count = drafts.length / DRAFT_FIELDS;
-    let next = (lastId.get()?.seq ?? 0) + 1;
+    let next = lastGiven + 1;
     const results: AppendReply["results"] = new Array(count);
     const params: (string | number | null)[] = []; // ROW_PARAMS per new row, in column order
     // clientId -> the last new draft of this batch with it: a retry can follow in the same batch.
@@ -123,7 +132,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       const chunk = params.slice(at, at + rowsPerInsert * ROW_PARAMS);
       insertOf(chunk.length / ROW_PARAMS).run(chunk as never);
     }
-    return { results, before, roomsOfBatch };
+    return { results, before, roomsOfBatch, last: next - 1 };
   });
   /** A remembered id's message, unless retention deleted it meanwhile (then the retry is new). */
   const stored = (id: number | undefined) => {
@@ -154,7 +163,8 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       return { deleted, done: deleted < sql.pruneChunkSize };
     },
     append(drafts: DraftFields): AppendReply {
-      const { results, before, roomsOfBatch } = commit.immediate(drafts);
+      const { results, before, roomsOfBatch, last } = commit.immediate(drafts);
+      lastGiven = last; // only now: a rolled-back batch gave no ids
       committed(roomsOfBatch);
       const reply: AppendReply = { results, before };
       // Only now, after the commit: a rolled-back clientId must not be remembered.

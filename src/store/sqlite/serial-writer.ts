@@ -50,9 +50,22 @@ export class SerialWriter {
   }
 
   run<T>(work: (writer: Writer) => T): Promise<T> {
-    const next = this.last.then(() => this.withLock(work));
+    const next = this.last.then(() => this.now(work));
     this.last = next.catch(() => {});
     return next;
+  }
+
+  /** The work, done now when nothing holds it back (the usual case: no promise of its own), or later. */
+  private now<T>(work: (writer: Writer) => T): T | Promise<T> {
+    const writer = (this.writer ??= this.opener());
+    if (Atomics.load(this.wantsWriteLock, 0) === 0 && this.walHasRoom(writer, performance.now())) {
+      try {
+        return work(writer);
+      } catch (error) {
+        if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
+      }
+    }
+    return this.withLock(work);
   }
 
   private async withLock<T>(work: (writer: Writer) => T): Promise<T> {

@@ -129,7 +129,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       }
     }
     for (let at = 0; at < params.length; at += rowsPerInsert * ROW_PARAMS) {
-      const chunk = params.slice(at, at + rowsPerInsert * ROW_PARAMS);
+      const chunk = params.length <= rowsPerInsert * ROW_PARAMS ? params : params.slice(at, at + rowsPerInsert * ROW_PARAMS);
       insertOf(chunk.length / ROW_PARAMS).run(chunk as never);
     }
     return { results, before, roomsOfBatch, last: next - 1 };

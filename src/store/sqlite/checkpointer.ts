@@ -1,6 +1,7 @@
 // The store's checkpointer, on a worker thread of its own with a connection of its own: every
-// fsync of the database happens here, off the event loop and off the commit path. The writing connection never checkpoints (wal_autocheckpoint=0); a WAL lets this
-// one copy committed pages back into the database while the writer goes on appending.
+// fsync of the database happens here, off the event loop and off the commit path. The writing
+// connection never checkpoints (wal_autocheckpoint=0); a WAL lets this one copy committed pages
+// back into the database while the writer goes on appending.
 import { Database, type Statement } from "bun:sqlite";
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
@@ -80,8 +81,9 @@ function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
   const client = new Database(path, { strict: true });
   // busy_timeout: RESTART and TRUNCATE wait here, on this thread, for the writer's current
   // commit. wal_autocheckpoint=0: this connection commits too (starting the WAL over), and SQLite
-  // would checkpoint inside that commit, with the writer held back. No journal_size_limit (nor on the writer): cutting the file down when the WAL starts over
-  // would happen with the writer held back; it is cut when the writer is idle.
+  // would checkpoint inside that commit, with the writer held back. No journal_size_limit (nor
+  // on the writer): cutting the file down when the WAL starts over would happen with the writer
+  // held back; it is cut when the writer is idle.
   client.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
   const frameBytes = (client.query("PRAGMA page_size").get() as { page_size: number }).page_size + 24;
   const passive = client.prepare<Checkpointed, []>("PRAGMA wal_checkpoint(PASSIVE)");

@@ -106,13 +106,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     };
   };
 
-  /** The rooms the writer has not counted yet are written by a commit of their own, ROOMS_UPKEEP_MS after the first of them. */
+  /** The rooms the writer has not counted yet, written by a commit of their own. */
+  const upkeepRooms = () => writer.run((w) => w.upkeepRooms());
+  /** ROOMS_UPKEEP_MS after the first commit that left the rooms table behind. */
   let upkeepTimer: ReturnType<typeof setTimeout> | undefined;
   const upkeepSoon = () => {
     if (upkeepTimer) return;
     upkeepTimer = setTimeout(() => {
       upkeepTimer = undefined;
-      if (!closed && writer.pendingRooms.size) writer.run((w) => w.upkeepRooms()).catch(upkeepSoon);
+      if (!closed && writer.pendingRooms.size) upkeepRooms().catch(upkeepSoon);
     }, ROOMS_UPKEEP_MS);
     upkeepTimer.unref?.();
   };
@@ -223,7 +225,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       closed = true;
       clearTimeout(starting);
       clearTimeout(upkeepTimer);
-      if (writer.pendingRooms.size) await writer.run((w) => w.upkeepRooms()).catch(() => {}); // else the next open catches up
+      if (writer.pendingRooms.size) await upkeepRooms().catch(() => {}); // else the next open catches up
       await writer.close();
       await checkpointer.stop();
       client.close(); // the last connection: it checkpoints and removes the WAL

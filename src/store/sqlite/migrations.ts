@@ -26,8 +26,8 @@ export function emptyDatabase(): string {
     const path = join(dir, "empty.db");
     const migrating = new Database(path, { create: true });
     migrate(drizzle({ client: migrating }), { migrationsFolder });
-    // Its own connection: the migrator's leaves a statement behind after a table is rebuilt
-    // (0005), and the journal mode cannot change while one is active ("database table is locked").
+    // Another connection: after 0005 rebuilds the messages table, the migrator's own connection
+    // (in rollback-journal mode) cannot switch to WAL ("database table is locked").
     migrating.close();
     const client = new Database(path);
     // WAL is recorded in the file's header; the checkpoint leaves the file complete on its own.

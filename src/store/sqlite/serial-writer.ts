@@ -58,28 +58,29 @@ export class SerialWriter {
   /** The work, done now when nothing holds it back (the usual case: no promise of its own), or later. */
   private now<T>(work: (writer: Writer) => T): T | Promise<T> {
     const writer = (this.writer ??= this.opener());
-    if (Atomics.load(this.wantsWriteLock, 0) === 0 && this.walHasRoom(writer, performance.now())) {
-      try {
-        return work(writer);
-      } catch (error) {
-        if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
-      }
-    }
-    return this.withLock(work);
+    const started = performance.now();
+    const done = this.attempt(writer, work, started);
+    return done === HELD_BACK ? this.later(writer, work, started) : done;
   }
 
-  private async withLock<T>(work: (writer: Writer) => T): Promise<T> {
-    const writer = (this.writer ??= this.opener());
-    const started = performance.now();
+  /** Tries again every millisecond until nothing holds the work back, or WRITE_LOCK_TIMEOUT_MS. */
+  private async later<T>(writer: Writer, work: (writer: Writer) => T, started: number): Promise<T> {
     for (;;) {
-      try {
-        if (Atomics.load(this.wantsWriteLock, 0) === 0 && this.walHasRoom(writer, started)) return work(writer);
-      } catch (error) {
-        if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
-      }
       if (performance.now() - started > WRITE_LOCK_TIMEOUT_MS) throw new Error("database is locked");
       await new Promise((resolve) => setTimeout(resolve, 1));
+      const done = this.attempt(writer, work, started);
+      if (done !== HELD_BACK) return done;
     }
+  }
+
+  /** The work's result, or HELD_BACK: the checkpointer wants or holds the write lock, or the WAL is at its bound. */
+  private attempt<T>(writer: Writer, work: (writer: Writer) => T, waitingSince: number): T | typeof HELD_BACK {
+    try {
+      if (Atomics.load(this.wantsWriteLock, 0) === 0 && this.walHasRoom(writer, waitingSince)) return work(writer);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
+    }
+    return HELD_BACK;
   }
 
   /**
@@ -105,6 +106,7 @@ export class SerialWriter {
 }
 
 const NONE: Writer["pendingRooms"] = new Map();
+const HELD_BACK = Symbol("held back");
 
 function pageSize(writer: Writer): number {
   return (writer.client.query("PRAGMA page_size").get() as { page_size: number }).page_size;

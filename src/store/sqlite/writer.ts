@@ -2,8 +2,8 @@
 // writes of room settings and bans (access-writer.ts). It runs on the event loop (index.ts): a
 // commit in WAL mode with synchronous=NORMAL writes to the page cache and never fsyncs; every
 // fsync (checkpoints) belongs to the checkpointer, on a thread of its own (checkpointer.ts).
-// Retention deletes here too, in slices between the batches (index.ts). It imports no Drizzle: its SQL was written by Drizzle at build time
-// (writer-sql.ts).
+// Retention deletes here too, in slices between the batches (index.ts). It imports no Drizzle:
+// its SQL was written by Drizzle at build time (writer-sql.ts).
 import { Database, type Statement } from "bun:sqlite";
 import type { Message } from "../../protocol/frames";
 import { RecentClientIds, type RecentClientIdsOptions } from "../recent-client-ids";
@@ -51,9 +51,10 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
 
   /** Rooms whose messages the rooms table does not count yet: what changed since the last upkeep. */
   const pendingRooms = new Map<string, RoomUpkeep>();
-  const upkeep = client.transaction(() => {
+  const writePendingRooms = () => {
     for (const [room, { lastId, lastMessageAt, added }] of pendingRooms) roomStored.run(room, lastId, lastMessageAt, added);
-  });
+  };
+  const upkeep = client.transaction(writePendingRooms);
   /** Only after a commit: what a rolled-back batch changed must not be counted. */
   const committed = (batchRooms: Map<string, RoomUpkeep>) => {
     for (const [room, batch] of batchRooms) {
@@ -73,7 +74,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
    * message first (the pending rooms), so that what is taken off is taken off a full count.
    */
   const pruneSlice = client.transaction((olderThan: number): number => {
-    for (const [room, { lastId, lastMessageAt, added }] of pendingRooms) roomStored.run(room, lastId, lastMessageAt, added);
+    writePendingRooms();
     const deleted = pruneChunk.all(olderThan, sql.pruneChunkSize);
     const perRoom = new Map<string, number>();
     let highest = 0;

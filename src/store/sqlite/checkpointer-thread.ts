@@ -21,8 +21,8 @@ export interface ThreadControl {
 
 /**
  * Descriptors a new checkpointer needs: ~3 for the thread (its event loop, its code), 3 for its
- * connection (the database, its WAL and shared memory) and 2 it reads the WAL's length with,
- * with room to spare.
+ * connection (the database, its WAL and shared memory), 2 it reads the WAL's length with and 1
+ * it reads the WAL ahead of the writer with (wal-read-ahead.ts), with room to spare.
  */
 const THREAD_DESCRIPTORS = 12;
 

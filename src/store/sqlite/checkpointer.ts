@@ -6,6 +6,7 @@ import { Database, type Statement } from "bun:sqlite";
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { walIndex } from "./wal-index";
+import { walReadAhead } from "./wal-read-ahead";
 import type { CheckpointerReply, CheckpointerRequest } from "./wire";
 
 declare const self: Worker;
@@ -103,6 +104,7 @@ function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
     }
   };
   const wal = walIndex(`${path}-shm`);
+  const readAhead = walReadAhead(`${path}-wal`, frameBytes);
 
   const userVersion = client.prepare<{ user_version: number }, []>("PRAGMA user_version");
   /**
@@ -130,6 +132,7 @@ function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
   const checkpoint = (now = false): Checkpointed | undefined => {
     const frames = wal.frames();
     if (frames !== lastFrames) [lastFrames, sameSince] = [frames, performance.now()];
+    if (frames !== undefined) readAhead.ahead(frames);
     if (frames !== undefined && frames * frameBytes > WAL_BOUND_BYTES) return whole(restart);
     if (now || (frames !== undefined && frames * frameBytes >= CHECKPOINT_AT_BYTES && performance.now() - lastPassive >= CHECKPOINT_EVERY_MS)) {
       lastPassive = performance.now();
@@ -153,6 +156,7 @@ function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
     close() {
       clearInterval(timer);
       wal.close();
+      readAhead.close();
       client.close();
     },
   };

@@ -1,5 +1,6 @@
 // The Elysia app: HTTP routes and the room socket. Built by a function so tests, the binary and
 // the Eden client's `App` type all share one definition.
+import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { z } from "../protocol/zod";
 import page from "../../public/index.html";
@@ -88,6 +89,12 @@ export interface AppOptions {
 
 const BAD_ROOM = "bad room name: 1-64 characters of A-Z a-z 0-9 _ - .";
 
+interface UpgradeRefusal {
+  status: 400 | 403 | 426 | 429;
+  body: string;
+  headers?: Record<string, string>;
+}
+
 export function createApp(options: AppOptions) {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger;
@@ -120,7 +127,18 @@ export function createApp(options: AppOptions) {
       development: false,
       // Served by Bun's router, before Elysia's: the page (with its bundled assets), and GET
       // /health, so that a starting server's first answer does not wait for Elysia to compile.
-      routes: { "/": page, "/health": { GET: () => Response.json(health()) } },
+      // The room socket too: each upgrade through Elysia built its request context (~1.5 KB of
+      // garbage a connection, see socketUpgrade).
+      routes: {
+        "/": page,
+        "/health": { GET: () => Response.json(health()) },
+        "/rooms/:room/ws": {
+          GET: (request: Bun.BunRequest, server: Server<unknown>) => {
+            const refusal = socketUpgrade(request.params.room ?? "", request, server);
+            return refusal && new Response(refusal.body, { status: refusal.status, headers: refusal.headers });
+          },
+        },
+      },
     },
     websocket: {
       maxPayloadLength: options.maxFrameBytes ?? 32 * 1024, // see config.ts
@@ -179,6 +197,30 @@ export function createApp(options: AppOptions) {
   }
 
   const newSocketData = socketData({ hub, connections, events: observed.sockets });
+
+  /** GET /rooms/:room/ws: upgrades to the room socket; a refusal says why. */
+  function socketUpgrade(room: string, request: Request, server: Server<unknown> | null): UpgradeRefusal | undefined {
+    if (!isRoomName(room)) {
+      observed.refused("bad_room");
+      return { status: 400, body: BAD_ROOM };
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return { status: 426, body: "this route is a WebSocket: send Upgrade: websocket", headers: { upgrade: "websocket" } };
+    }
+    // One key per client for every per-client cap downstream (an IPv6 /64 is one client).
+    const client = clientKey(clientAddress(request, server, options.trustProxy ?? false));
+    if (!originAllowed(request, options.origins ?? [])) {
+      observed.refused("origin", { origin: request.headers.get("origin"), client });
+      return { status: 403, body: "origin not allowed" };
+    }
+    const session = new Session(room, client, now());
+    if (!connections.reserve(session)) {
+      observed.refused("too_many_connections", { client });
+      return { status: 429, body: "too many connections from this address" };
+    }
+    if (server?.upgrade(request, { data: newSocketData(session) })) return undefined;
+    return { status: 400, body: "WebSocket upgrade failed" };
+  }
 
   const routes = app
     .decorate("chat", { hub, connections, prune, guard })
@@ -243,28 +285,12 @@ export function createApp(options: AppOptions) {
     // room name (400, as the contract says), not an unknown route. (Not an onError hook: in
     // Elysia 1.4 a NOT_FOUND answered there turns every later 404 into an empty 200.)
     .get("/rooms/*", ({ path, status }) => (/\/(ws|messages)$/.test(path) ? status(400, BAD_ROOM) : status(404, "not found")), { detail: { hide: true } })
+    // Served by the Bun route above; declared for the docs, Eden and app.handle().
     .get("/rooms/:room/ws", ({ params, request, server, set, status }) => {
-      if (!isRoomName(params.room)) {
-        observed.refused("bad_room");
-        return status(400, BAD_ROOM);
-      }
-      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        set.headers.upgrade = "websocket";
-        return status(426, "this route is a WebSocket: send Upgrade: websocket");
-      }
-      // One key per client for every per-client cap downstream (an IPv6 /64 is one client).
-      const client = clientKey(clientAddress(request, server, options.trustProxy ?? false));
-      if (!originAllowed(request, options.origins ?? [])) {
-        observed.refused("origin", { origin: request.headers.get("origin"), client });
-        return status(403, "origin not allowed");
-      }
-      const session = new Session(params.room, client, now());
-      if (!connections.reserve(session)) {
-        observed.refused("too_many_connections", { client });
-        return status(429, "too many connections from this address");
-      }
-      if (server?.upgrade(request, { data: newSocketData(session) })) return;
-      return status(400, "WebSocket upgrade failed");
+      const refusal = socketUpgrade(params.room, request, server);
+      if (!refusal) return;
+      Object.assign(set.headers, refusal.headers);
+      return status(refusal.status, refusal.body);
     });
 
   return {

@@ -127,8 +127,8 @@ export function createApp(options: AppOptions) {
       development: false,
       // Served by Bun's router, before Elysia's: the page (with its bundled assets), and GET
       // /health, so that a starting server's first answer does not wait for Elysia to compile.
-      // The room socket too: each upgrade through Elysia built its request context (~1.5 KB of
-      // garbage a connection, see socketUpgrade).
+      // The room socket too (socketUpgrade): through Elysia each upgrade built a request context;
+      // without it, 5.6-5.7 -> 5.2-5.3 KiB of RSS per idle connection.
       routes: {
         "/": page,
         "/health": { GET: () => Response.json(health()) },

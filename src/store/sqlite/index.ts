@@ -112,7 +112,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   /**
    * A room's messages a page at a time (a join of a room not in memory, a resume, REST), each
    * variant written by Drizzle and prepared once: building and preparing the query at each call
-   * was ~20% of a join's CPU when every join opened a new room, and its garbage ~10 KB a call.
+   * was ~20% of a join's CPU when every join opened a new room, and its garbage ~15 KB a call.
    * Parameters: room, the highest visible id, then after and/or before, then the limit.
    */
   const pageQueries = () => {

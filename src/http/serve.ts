@@ -33,9 +33,10 @@ export function serve<A extends ChatApp>(app: A, { port, hostname }: { port: num
     // room socket's are in socket.ts).
     websocket: { ...app.config.websocket, ...websocket },
   } as Parameters<typeof Bun.serve>[0]);
-  // Not at the first request: the first socket would pay for it, in time and in memory (~2 MB).
-  // A plain GET of a room socket compiles the handler and that route, and only answers 426; a
-  // parsed frame builds the frames' schemas.
+  // Not at the first request Elysia serves (REST, /metrics; room sockets are a Bun route): it
+  // would pay for it, in time and in memory (~2 MB). A plain GET of the room socket's Elysia
+  // route compiles the handler and answers 426; a parsed frame builds the frames' schemas, for
+  // the first socket's first frame.
   const warm = setTimeout(() => {
     void app.handle(new Request("http://localhost/rooms/warm-up/ws"));
     parseClientFrame('{"type":"join","name":"warm-up"}');

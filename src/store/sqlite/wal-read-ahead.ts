@@ -40,6 +40,11 @@ export function walReadAhead(walPath: string, frameBytes: number) {
     return from;
   };
 
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+
   return {
     ahead(frames: number): void {
       if (frames < lastFrames) [readTo, headRead] = [0, false]; // the WAL started over
@@ -48,14 +53,11 @@ export function walReadAhead(walPath: string, frameBytes: number) {
       try {
         readTo = read(Math.max(readTo, at), at + AHEAD_BYTES);
         // The head, for the next round: once the writer is well past it.
-        if (!headRead && at > 2 * AHEAD_BYTES) [headRead] = [read(0, AHEAD_BYTES) > 0];
+        if (!headRead && at > 2 * AHEAD_BYTES) headRead = read(0, AHEAD_BYTES) > 0;
       } catch {
-        this.close(); // no WAL file (yet, or any more): the next tick opens it again
+        close(); // no WAL file (yet, or any more): the next tick opens it again
       }
     },
-    close(): void {
-      if (fd !== undefined) closeSync(fd);
-      fd = undefined;
-    },
+    close,
   };
 }

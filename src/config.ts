@@ -74,6 +74,12 @@ const OPTIONS = {
   maxBufferedBytes: option({ env: "CHAT_MAX_BUFFERED_BYTES", default: 1048576, schema: int(16 * 1024), help: "a socket with more unsent data is closed (slow consumer)" }),
   joinTimeoutMs: option({ env: "CHAT_JOIN_TIMEOUT_MS", default: 10000, schema: int(100), help: "a socket that has not joined by then is closed 1008" }),
   heartbeatMs: option({ env: "CHAT_HEARTBEAT_MS", default: 30000, schema: int(100), help: "ping interval; a socket silent for a whole interval is closed" }),
+  idleGcAfter: option({
+    env: "CHAT_IDLE_GC_AFTER",
+    default: 500,
+    schema: int(0),
+    help: "a full garbage collection runs once the server has been quiet for a second, when this many sockets (and half as many as are open) opened since the last (0: off)",
+  }),
   // The largest valid frame, written by an encoder that escapes everything but ASCII (Python's
   // json.dumps does): a message of 2,000 astral characters, each "\ud83d\ude00" (12 bytes), is
   // 24,000 bytes, plus a 64-character clientId (768), a timestamp and the keys: ~24.9 KB. A join

@@ -5,6 +5,7 @@ import { localFanout } from "./bus/local";
 import { createApp } from "./http/app";
 import { createMetrics } from "./http/metrics";
 import { clusterEvents, hubEvents } from "./http/observe";
+import { startIdleCollector } from "./http/idle-collect";
 import { serve } from "./http/serve";
 import { createLogger } from "./log";
 import { Hub } from "./rooms/hub";
@@ -116,6 +117,18 @@ try {
 
 log.info("listening", { url: app.server.url.href, store: storeKind, ...where });
 
+const server = app.server;
+const idleCollector = startIdleCollector({
+  after: config.idleGcAfter,
+  activity: () => ({ opened: metrics.tally.opened, frames: metrics.tally.framesIn }),
+  open: () => server.pendingWebSockets,
+  collect: () => Bun.gc(true),
+  collected(ms, open) {
+    metrics.tally.idleCollections++;
+    log.info("idle collection", { ms: Math.round(ms * 10) / 10, connections: open });
+  },
+});
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
@@ -125,6 +138,7 @@ async function shutdown(signal: string) {
     log.error("shutdown took over 5 s; exiting anyway");
     process.exit(1);
   }, 5000).unref();
+  idleCollector.stop();
   await chat.shutdown(); // what is pending is committed first: those senders get their acks
   await store.close();
   log.info("stopped");

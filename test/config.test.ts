@@ -32,6 +32,7 @@ describe("parseConfig", () => {
       maxBufferedBytes: 1048576,
       joinTimeoutMs: 10000,
       heartbeatMs: 30000,
+      idleGcAfter: 500,
       maxFrameBytes: 32768,
       origins: [],
       hosts: [],
@@ -66,6 +67,7 @@ describe("parseConfig", () => {
       CHAT_MAX_FRAME_BYTES: "2048",
       CHAT_ORIGINS: "https://a.example, https://b.example",
       CHAT_TRUST_PROXY: "true",
+      CHAT_IDLE_GC_AFTER: "0",
       CHAT_LOG_LEVEL: "silent",
     });
     expect(config).toEqual({
@@ -85,6 +87,7 @@ describe("parseConfig", () => {
       maxBufferedBytes: 1048576,
       joinTimeoutMs: 10000,
       heartbeatMs: 30000,
+      idleGcAfter: 0,
       maxFrameBytes: 2048,
       origins: ["https://a.example", "https://b.example"],
       hosts: ["chat.example.com", "localhost"],

@@ -51,6 +51,8 @@ export function createMetrics() {
     /** Sockets closed by kicks (on the node that took the call), and bans imposed. */
     kicks: 0,
     bans: 0,
+    /** Full collections run by the idle collector (src/http/idle-collect.ts). */
+    idleCollections: 0,
   };
   /** Several nodes: times the link to Redis came back (the bus counts them). */
   let reconnects = () => 0;
@@ -119,6 +121,7 @@ export function createMetrics() {
     labelled("chat_joins_refused_total", "Joins refused by the access rules, by code (unauthorized: closed 4401; forbidden: closed 4403)", "code", tally.joinsRefused);
     counter("chat_kicks_total", "Sockets closed by kicks through the server API (on the node that took the call)", () => tally.kicks);
     counter("chat_bans_total", "Bans imposed through the server API", () => tally.bans);
+    counter("chat_idle_collections_total", "Full garbage collections run when the server went quiet after many sockets opened", () => tally.idleCollections);
     const apiReported = new Map<string, number>();
     new Counter({
       name: "chat_api_requests_total",

@@ -125,3 +125,14 @@ test("binary: server memory stays bounded under a fuzz and a reader that never r
   expect(peak - start).toBeLessThan(128);
   expect(peak - mid).toBeLessThan(24); // a plateau: the stalled reader's share stopped growing
 }, 30_000);
+
+test("binary: a burst of joins, then a quiet second: one full collection, logged and counted (CHAT_IDLE_GC_AFTER)", async () => {
+  const server = await startBinary({ env: { CHAT_IDLE_GC_AFTER: "100", CHAT_MAX_CONNECTIONS_PER_IP: "0" } });
+  const joined = (n: number, from: number) => Promise.all(Array.from({ length: n }, (_, i) => Client.joined(server.wsUrl(`burst-${(from + i) % 10}`), `u${from + i}`)));
+  for (let from = 0; from < 150; from += 50) await joined(50, from);
+  await until(() => server.lines.some((l) => l.includes('"idle collection"')), 5000, "the idle collection's log line");
+  const entry = server.lines.map((l) => JSON.parse(l)).find((e) => e.event === "idle collection");
+  expect(entry).toMatchObject({ level: "info", connections: 150 });
+  expect(entry.ms).toBeGreaterThan(0);
+  expect((await metricsOf(server.base))("chat_idle_collections_total")).toBe(1);
+}, 15_000);

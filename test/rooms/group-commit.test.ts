@@ -38,6 +38,12 @@ function manualTurns() {
 
 const d = (message: string): Draft => ({ room: "r", name: "n", message, timestamp: 1 });
 
+/** A store's appendNow that commits at once: ids from 1, every draft new. */
+function committingNow() {
+  let id = 0;
+  return (drafts: Draft[]): Appended[] => drafts.map((x) => ({ message: { id: ++id, room: x.room, name: x.name, message: x.message, timestamp: x.timestamp }, fresh: true }));
+}
+
 describe("GroupCommit", () => {
   test("a turn's drafts go to the store as one batch; the next goes before the first commits; delivery keeps call order", async () => {
     const { store, calls } = heldStore();
@@ -79,6 +85,81 @@ describe("GroupCommit", () => {
     turns.run();
     calls[1]!.commit();
     expect((await third).message).toMatchObject({ id: 1, message: "z" });
+  });
+
+  test("a store that commits on the event loop: a batch is committed and delivered in its own turn, no promise", () => {
+    const turns = manualTurns();
+    const delivered: string[] = [];
+    const store = { append: () => Promise.reject(new Error("not used")), appendNow: committingNow() };
+    const commits = new GroupCommit<string>(store, (batch, results) => delivered.push(...batch.map((b, i) => `${b.draft.message}:${results?.[i]?.message.id}`)), turns.later);
+    commits.submit(d("a"), "x");
+    commits.submit(d("b"), "y");
+    turns.run();
+    expect(delivered).toEqual(["a:1", "b:2"]);
+  });
+
+  test("a batch the store cannot take at once goes through append(); what follows cannot overtake it", async () => {
+    const { store: held, calls } = heldStore();
+    const commitNow = committingNow();
+    let now = false;
+    const nowCalls: string[][] = [];
+    const store = {
+      append: held.append,
+      appendNow: (drafts: Draft[]) => (nowCalls.push(drafts.map((x) => x.message)), now ? commitNow(drafts) : undefined),
+    };
+    const turns = manualTurns();
+    const delivered: string[] = [];
+    let firstDelivered!: () => void;
+    const first = new Promise<void>((resolve) => (firstDelivered = resolve));
+    const commits = new GroupCommit<string>(
+      store,
+      (batch) => {
+        delivered.push(batch.map((b) => b.draft.message).join("+"));
+        if (delivered.length === 1) firstDelivered();
+      },
+      turns.later,
+    );
+    commits.submit(d("first"), "x");
+    turns.run(); // appendNow says not now: append() has it
+    now = true;
+    commits.submit(d("second"), "x");
+    turns.run(); // the first is in flight: append() too, not appendNow
+    commits.submit(d("third"), "x"); // queued when the first commits: flushed from its delivery
+    calls[0]!.commit();
+    await first;
+    expect(delivered).toEqual(["first"]);
+    expect(calls.map((c) => c.drafts.map((x) => x.message).join("+"))).toEqual(["first", "second", "third"]);
+    calls[1]!.commit();
+    calls[2]!.commit();
+    await commits.drain();
+    expect(nowCalls).toEqual([["first"]]);
+    expect(delivered).toEqual(["first", "second", "third"]);
+    commits.submit(d("fourth"), "x"); // nothing in flight any more: at once
+    turns.run();
+    expect(delivered).toEqual(["first", "second", "third", "fourth"]);
+  });
+
+  test("appendNow throwing: its batch is refused (each commit() rejects NotStored), the next goes on", async () => {
+    const commitNow = committingNow();
+    let fail = true;
+    const store = {
+      append: () => Promise.reject(new Error("not used")),
+      appendNow: (drafts: Draft[]) => {
+        if (fail) throw new Error("rolled back");
+        return commitNow(drafts);
+      },
+    };
+    const turns = manualTurns();
+    const outcomes: string[] = [];
+    const commits = new GroupCommit(store, (batch, results) => outcomes.push(`delivered ${batch.length} ${results ? "stored" : "refused"}`), turns.later);
+    const refused = commits.commit(d("x")).catch((error) => outcomes.push(error instanceof NotStored ? "x not stored" : String(error)));
+    turns.run();
+    await refused;
+    fail = false;
+    const stored = commits.commit(d("y"));
+    turns.run();
+    expect((await stored).message).toMatchObject({ id: 1, message: "y" });
+    expect(outcomes).toEqual(["delivered 1 refused", "x not stored", "delivered 1 stored"]);
   });
 
   test("drain() commits what is queued and waits for every batch's delivery", async () => {

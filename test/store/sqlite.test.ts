@@ -199,6 +199,27 @@ describe("the writing connection (on the event loop)", () => {
   });
 });
 
+describe("appendNow (group commit's way while no batch is in flight)", () => {
+  test("commits before it returns; with work queued before it, or the write lock taken, does nothing and says so", async () => {
+    const store = open();
+    const [first] = store.appendNow!([draft("first", { clientId: "c1" })])!;
+    expect(first).toMatchObject({ fresh: true, message: { id: 1, message: "first" } });
+    expect(peek(store.file).query("SELECT message FROM messages").all()).toEqual([{ message: "first" }]);
+    // append() queued, not run yet: appendNow must not go before it
+    const queued = store.append([draft("second")]);
+    expect(store.appendNow!([draft("not now")])).toBeUndefined();
+    expect((await queued)[0]!.message.id).toBe(2);
+    // another connection holds the write lock: nothing waits on the event loop
+    const other = peek(store.file);
+    other.exec("BEGIN IMMEDIATE");
+    expect(store.appendNow!([draft("locked out")])).toBeUndefined();
+    other.exec("COMMIT");
+    const [retry] = store.appendNow!([draft("c1 again", { clientId: "c1" })])!;
+    expect(retry).toMatchObject({ fresh: false, message: { id: 1, message: "first" } });
+    expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["first", "second"]);
+  });
+});
+
 describe("retention (slices on the writing connection, between the batches)", () => {
   test("a sweep of many rows goes in slices: a message sent meanwhile is stored before the sweep ends, not after it", async () => {
     const store = open();

@@ -9,14 +9,14 @@ import { existsSync, writeFileSync } from "node:fs";
 import { and, asc, desc, eq, gt, lt, lte, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Message } from "../../protocol/frames";
-import type { AccessStore, Appended, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
+import type { AccessStore, Appended, Draft, MessageStore, PageQuery, RoomsQuery, StoredRoom } from "../../rooms/ports";
 import type { RecentClientIdsOptions } from "../recent-client-ids";
 import { storedMessage } from "../stored-message";
 import { sqliteAccess, type AccessWrite } from "./access";
 import { CHECKPOINTER, CheckpointerThread, type ThreadControl } from "./checkpointer-thread";
 import { embeddedMigrations, emptyDatabase } from "./migrations" with { type: "macro" };
 import { messages, rooms } from "./schema";
-import { SerialWriter } from "./serial-writer";
+import { HELD_BACK, SerialWriter } from "./serial-writer";
 import { walIndex } from "./wal-index";
 import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
 import { openWriter, ROOMS_UPKEEP_MS, type Writer } from "./writer";
@@ -150,6 +150,37 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     checkpointer.start();
     return writer.run((w) => work(w.access));
   };
+  /** The batch as the writer takes it: DRAFT_FIELDS values a draft, one flat array. */
+  const fieldsOf = (drafts: Draft[]): DraftFields => {
+    const fields: DraftFields = new Array(drafts.length * DRAFT_FIELDS);
+    for (let i = 0, at = 0; i < drafts.length; i++, at += DRAFT_FIELDS) {
+      const d = drafts[i]!;
+      fields[at] = d.room;
+      fields[at + 1] = d.name;
+      fields[at + 2] = d.message;
+      fields[at + 3] = d.timestamp;
+      fields[at + 4] = d.clientId ?? null;
+      fields[at + 5] = d.userId ?? null;
+    }
+    return fields;
+  };
+  /** A committed batch's results, once its ids are visible to reads. */
+  const appended = (drafts: Draft[], { results: reply, before }: AppendReply, started: number): Appended[] => {
+    options.onCommit?.(drafts.length, performance.now() - started);
+    if (writer.pendingRooms.size) upkeepSoon();
+    const results: Appended[] = new Array(drafts.length);
+    for (let i = 0; i < drafts.length; i++) {
+      const r = reply[i]!;
+      const d = drafts[i]!;
+      if (typeof r === "number") {
+        if (r > visibleUpTo) visibleUpTo = r;
+        results[i] = { message: storedMessage(r, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true, prev: before.get(d.room)! };
+        before.set(d.room, r); // the next new row of the room follows this one
+      } else results[i] = { message: r, fresh: false };
+    }
+    return results;
+  };
+
   const api: MessageStore & AccessStore & {
     readonly path: string;
     readonly database: Database;
@@ -176,30 +207,17 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       if (closed) throw new Error("store closed");
       const started = performance.now();
       checkpointer.start();
-      const fields: DraftFields = new Array(drafts.length * DRAFT_FIELDS);
-      for (let i = 0, at = 0; i < drafts.length; i++, at += DRAFT_FIELDS) {
-        const d = drafts[i]!;
-        fields[at] = d.room;
-        fields[at + 1] = d.name;
-        fields[at + 2] = d.message;
-        fields[at + 3] = d.timestamp;
-        fields[at + 4] = d.clientId ?? null;
-        fields[at + 5] = d.userId ?? null;
-      }
-      const { results: reply, before }: AppendReply = await writer.run((w) => w.append(fields));
-      options.onCommit?.(drafts.length, performance.now() - started);
-      if (writer.pendingRooms.size) upkeepSoon();
-      const results: Appended[] = new Array(drafts.length);
-      for (let i = 0; i < drafts.length; i++) {
-        const r = reply[i]!;
-        const d = drafts[i]!;
-        if (typeof r === "number") {
-          if (r > visibleUpTo) visibleUpTo = r;
-          results[i] = { message: storedMessage(r, d.room, d.name, d.message, d.timestamp, d.userId), fresh: true, prev: before.get(d.room)! };
-          before.set(d.room, r); // the next new row of the room follows this one
-        } else results[i] = { message: r, fresh: false };
-      }
-      return results;
+      const fields = fieldsOf(drafts);
+      return appended(drafts, await writer.run((w) => w.append(fields)), started);
+    },
+
+    appendNow(drafts) {
+      if (closed) throw new Error("store closed");
+      const started = performance.now();
+      checkpointer.start();
+      const fields = fieldsOf(drafts);
+      const reply = writer.runNow((w) => w.append(fields));
+      return reply === HELD_BACK ? undefined : appended(drafts, reply, started);
     },
 
     async page(room, { before, after, limit }: PageQuery): Promise<Message[]> {

@@ -49,10 +49,24 @@ export class SerialWriter {
     return this.writer?.pendingRooms ?? NONE;
   }
 
+  /** Work handed to run() and not finished yet. */
+  private queued = 0;
+  private readonly finished = () => void this.queued--;
+
   run<T>(work: (writer: Writer) => T): Promise<T> {
+    this.queued++;
     const next = this.last.then(() => this.now(work));
-    this.last = next.catch(() => {});
+    this.last = next.then(this.finished, this.finished);
     return next;
+  }
+
+  /**
+   * The work done now, when nothing is queued before it and nothing holds it back; else
+   * HELD_BACK (and nothing was done: run() it instead).
+   */
+  runNow<T>(work: (writer: Writer) => T): T | typeof HELD_BACK {
+    if (this.queued) return HELD_BACK;
+    return this.attempt((this.writer ??= this.opener()), work, performance.now());
   }
 
   /** The work, done now when nothing holds it back (the usual case: no promise of its own), or later. */
@@ -106,7 +120,7 @@ export class SerialWriter {
 }
 
 const NONE: Writer["pendingRooms"] = new Map();
-const HELD_BACK = Symbol("held back");
+export const HELD_BACK = Symbol("held back");
 
 function pageSize(writer: Writer): number {
   return (writer.client.query("PRAGMA page_size").get() as { page_size: number }).page_size;

@@ -2,7 +2,7 @@
 // ~20 KB of garbage behind (its frames, promises, the upgrade's request); JavaScriptCore's own
 // collections are mostly young-generation ones, so after a burst of joins the heap keeps its peak
 // and resident memory stays about twice what is live. One full collection at a quiet moment gives
-// it back (5.2 -> 4.4 KiB of RSS per idle connection in the shared bench). The collection stops
+// it back (5.2 -> 4.3 KiB of RSS per idle connection in the shared bench). The collection stops
 // the event loop (~12 ms for 5,000 sockets, growing with the live heap), hence the conditions:
 // only when nothing was received for a whole tick, and only after at least `after` sockets, and
 // at least half as many as are open, opened since the last one: its cost per socket opened stays

@@ -4,8 +4,9 @@
 // in call order), and each is delivered only after the one before it, so the order of arrival is
 // the order of ids and of delivery. A store that commits on the event loop (SQLite) takes a batch
 // at once while none is in flight, and it is delivered in the same callback: no promise, no
-// microtask (rooms 2,000/s: CPU per message 0.92x, one promise a batch instead of seven). It knows no sockets: whoever submits a draft may tag it (the
-// hub tags it with its sender's socket) and gets the tag back with the draft's result.
+// microtask (rooms 2,000/s: CPU per message 0.92x, one promise a batch instead of seven). It
+// knows no sockets: whoever submits a draft may tag it (the hub tags it with its sender's socket)
+// and gets the tag back with the draft's result.
 import type { Appended, Draft, MessageStore } from "./ports";
 
 export interface Submitted<T> {

@@ -25,6 +25,9 @@ const WAL_WAIT_MS = 500;
 export class SerialWriter {
   private writer?: Writer;
   private last: Promise<unknown> = Promise.resolve();
+  /** Work handed to run() and not finished yet: runNow() must not go before it. */
+  private queued = 0;
+  private readonly finished = () => void this.queued--;
 
   private frameBytes?: number;
 
@@ -48,10 +51,6 @@ export class SerialWriter {
   get pendingRooms(): Writer["pendingRooms"] {
     return this.writer?.pendingRooms ?? NONE;
   }
-
-  /** Work handed to run() and not finished yet. */
-  private queued = 0;
-  private readonly finished = () => void this.queued--;
 
   run<T>(work: (writer: Writer) => T): Promise<T> {
     this.queued++;

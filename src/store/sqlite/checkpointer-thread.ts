@@ -1,7 +1,7 @@
 // The checkpointer thread (checkpointer.ts) as promises, seen from the event loop: started with
 // the store, started again if it dies, never at the cost of the process.
 import { closeSync, openSync } from "node:fs";
-import type { CheckpointerReply, CheckpointerRequest, WriterSql } from "./wire";
+import type { CheckpointerReply, CheckpointerRequest } from "./wire";
 
 // From source, the worker is beside this file. In the compiled binary every module's
 // import.meta.url is the binary itself, and the worker (an extra entry point of the build, see

@@ -19,7 +19,7 @@ import { messages, rooms } from "./schema";
 import { HELD_BACK, SerialWriter } from "./serial-writer";
 import { walIndex } from "./wal-index";
 import { DRAFT_FIELDS, type AppendReply, type DraftFields, type WriterSql } from "./wire";
-import { openWriter, ROOMS_UPKEEP_MS, type Writer } from "./writer";
+import { openWriter, ROOMS_UPKEEP_MS } from "./writer";
 import { writerSql } from "./writer-sql" with { type: "macro" };
 
 const MIGRATIONS = embeddedMigrations();

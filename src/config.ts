@@ -80,6 +80,12 @@ const OPTIONS = {
     schema: int(0),
     help: "a full garbage collection runs once the server has been quiet for a second, when this many sockets (and half as many as are open) opened since the last (0: off)",
   }),
+  eventLoopSliceUs: option({
+    env: "CHAT_EVENT_LOOP_SLICE_US",
+    default: 300,
+    schema: int(0, 100_000),
+    help: "the event loop's time slice asked of Linux's scheduler (6.12+), in microseconds: sooner turns, not more CPU (0: the kernel's default)",
+  }),
   // The largest valid frame, written by an encoder that escapes everything but ASCII (Python's
   // json.dumps does): a message of 2,000 astral characters, each "\ud83d\ude00" (12 bytes), is
   // 24,000 bytes, plus a 64-character clientId (768), a timestamp and the keys: ~24.9 KB. A join

@@ -2,6 +2,7 @@
 import { ConfigError, parseConfig, redactUrl, usage } from "./config";
 import type { ClusterLink } from "./bus/cluster";
 import { localFanout } from "./bus/local";
+import { requestSlice } from "./event-loop-slice";
 import { createApp } from "./http/app";
 import { startIdleCollector } from "./http/idle-collect";
 import { createMetrics } from "./http/metrics";
@@ -42,6 +43,9 @@ if (config.authSecret !== undefined || config.authPublicKey !== undefined || con
 }
 
 const log = createLogger(config.logLevel);
+// Asked before the store starts its checkpointer thread, which puts its own slice back.
+const slice = config.eventLoopSliceUs === 0 ? undefined : requestSlice(config.eventLoopSliceUs);
+if (slice && !slice.applied) log.debug("event loop slice not applied", { why: slice.why });
 const metrics = createMetrics();
 // PostgreSQL when DATABASE_URL is set (its module, loaded only then, stays out of a SQLite
 // node's start-up), else the SQLite file.
@@ -115,7 +119,7 @@ try {
   process.exit(1);
 }
 
-log.info("listening", { url: app.server.url.href, store: storeKind, ...where });
+log.info("listening", { url: app.server.url.href, store: storeKind, ...where, ...(slice?.applied && { eventLoopSliceUs: slice.us }) });
 
 const server = app.server;
 const idleCollector = startIdleCollector({

@@ -33,6 +33,7 @@ describe("parseConfig", () => {
       joinTimeoutMs: 10000,
       heartbeatMs: 30000,
       idleGcAfter: 500,
+      eventLoopSliceUs: 300,
       maxFrameBytes: 32768,
       origins: [],
       hosts: [],
@@ -68,6 +69,7 @@ describe("parseConfig", () => {
       CHAT_ORIGINS: "https://a.example, https://b.example",
       CHAT_TRUST_PROXY: "true",
       CHAT_IDLE_GC_AFTER: "0",
+      CHAT_EVENT_LOOP_SLICE_US: "0",
       CHAT_LOG_LEVEL: "silent",
     });
     expect(config).toEqual({
@@ -88,6 +90,7 @@ describe("parseConfig", () => {
       joinTimeoutMs: 10000,
       heartbeatMs: 30000,
       idleGcAfter: 0,
+      eventLoopSliceUs: 0,
       maxFrameBytes: 2048,
       origins: ["https://a.example", "https://b.example"],
       hosts: ["chat.example.com", "localhost"],

@@ -1,7 +1,7 @@
 // The limits as the compiled ./chat-server applies them from its environment, and its own
 // memory (VmRSS of the server process, not of the test) under a fuzz and a slow consumer.
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { Client, startBinary } from "../helpers";
 import { generator, prng, SEED } from "./fuzz-frames";
 import { RawClient, until } from "./raw";
@@ -135,4 +135,28 @@ test("binary: a burst of joins, then a quiet second: one full collection, logged
   expect(entry).toMatchObject({ level: "info", connections: 150 });
   expect(entry.ms).toBeGreaterThan(0);
   expect((await metricsOf(server.base))("chat_idle_collections_total")).toBe(1);
+}, 15_000);
+
+/** A thread's scheduler slice in ns (se.slice in /proc/.../sched; Linux 6.12+ honours a custom one). */
+const sliceOf = (path: string) => Number(/se\.slice\s+:\s+(\d+)/.exec(readFileSync(`${path}/sched`, "utf8"))![1]);
+const threadsNamed = (pid: number, name: string) => readdirSync(`/proc/${pid}/task`).filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() === name);
+
+test("binary: the event loop's thread asks for 300 us slices, and the checkpointer's keeps the kernel's (CHAT_EVENT_LOOP_SLICE_US)", async () => {
+  const kernelDefault = sliceOf("/proc/thread-self"); // this test never asked for one
+  expect(kernelDefault).not.toBe(300_000);
+  const server = await startBinary();
+  const pid = server.proc.pid;
+  expect(server.lines.map((l) => JSON.parse(l)).find((e) => e.event === "listening")).toMatchObject({ eventLoopSliceUs: 300 });
+  expect(sliceOf(`/proc/${pid}/task/${pid}`)).toBe(300_000);
+  // The first write starts the checkpointer thread (a worker), started by the event loop's thread.
+  const ada = await Client.joined(server.wsUrl("lobby"), "ada");
+  ada.send({ type: "message", message: "hello", clientId: "c1" });
+  await ada.next("message");
+  await until(() => threadsNamed(pid, "Worker").length === 1, 5000, "the checkpointer thread");
+  const [checkpointer] = threadsNamed(pid, "Worker");
+  await until(() => sliceOf(`/proc/${pid}/task/${checkpointer}`) === kernelDefault, 5000, "the checkpointer's slice back at the kernel's default");
+
+  const off = await startBinary({ env: { CHAT_EVENT_LOOP_SLICE_US: "0" } });
+  expect(off.lines.map((l) => JSON.parse(l)).find((e) => e.event === "listening").eventLoopSliceUs).toBeUndefined();
+  expect(sliceOf(`/proc/${off.proc.pid}/task/${off.proc.pid}`)).toBe(kernelDefault);
 }, 15_000);

@@ -5,6 +5,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, fsyncSync, openSync, readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
+import { requestSlice } from "../../event-loop-slice";
 import { walIndex } from "./wal-index";
 import { walReadAhead } from "./wal-read-ahead";
 import type { CheckpointerReply, CheckpointerRequest } from "./wire";
@@ -96,6 +97,7 @@ function flushFile(path: string) {
 
 function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
   lowerPriority();
+  requestSlice(0); // the kernel's default: a short slice is the event loop's (main.ts), not inherited here
   flushFile(path);
   const client = new Database(path, { strict: true });
   // busy_timeout: RESTART and TRUNCATE wait here, on this thread, for the writer's current

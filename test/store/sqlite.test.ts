@@ -8,7 +8,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
-import { openSqliteStore } from "../../src/store/sqlite";
+import { openSqliteStore, sweepPause } from "../../src/store/sqlite";
 import { writerSql } from "../../src/store/sqlite/writer-sql";
 import { Client, defer, startServer, tempDir } from "../helpers";
 import { say } from "../http/lib";
@@ -224,7 +224,7 @@ describe("retention (slices on the writing connection, between the batches)", ()
   test("a sweep of many rows goes in slices: a message sent meanwhile is stored before the sweep ends, not after it", async () => {
     const store = open();
     const slice = writerSql().pruneChunkSize;
-    await store.append(Array.from({ length: 40 * slice }, (_, i) => draft(`old ${i}`, { timestamp: 100 })));
+    await store.append(Array.from({ length: 10 * slice }, (_, i) => draft(`old ${i}`, { timestamp: 100 })));
     let sweeping = true;
     const swept = store.prune(1000).finally(() => (sweeping = false));
     const [fresh] = await store.append([draft("during the sweep", { timestamp: 5000 })]);
@@ -232,8 +232,17 @@ describe("retention (slices on the writing connection, between the batches)", ()
     expect(fresh!.fresh).toBe(true);
     const expiredLeft = (peek(store.file).query("SELECT count(*) AS n FROM messages WHERE timestamp < 1000").get() as { n: number }).n;
     expect(expiredLeft).toBeGreaterThan(0);
-    expect(await swept).toBe(40 * slice);
+    expect(await swept).toBe(10 * slice);
     expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["during the sweep"]);
+  });
+
+  test("while messages are stored, the sweep pauses 199 times its slice (under 1 message in 200 meets one); idle, 4 times", () => {
+    expect(sweepPause(3, true)).toBe(597);
+    expect(sweepPause(3, false)).toBe(12);
+    // bounds: never back to back while messages flow, never more than a second
+    expect(sweepPause(0.05, true)).toBe(40);
+    expect(sweepPause(0.05, false)).toBe(2);
+    expect(sweepPause(20, true)).toBe(1000);
   });
 });
 

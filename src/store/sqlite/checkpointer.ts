@@ -145,16 +145,18 @@ function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
   let lastFrames: number | undefined;
   let sameSince = performance.now();
   /**
-   * Each tick: RESTART if the WAL is past its bound; else a PASSIVE checkpoint if it is long
-   * enough and the last one is not too recent (or `now`), then RESTART if it was past the bound;
-   * else, the writer idle for a while, TRUNCATE a file left long by a busier time.
+   * Each tick: a PASSIVE checkpoint if the WAL is past its bound, or long enough and the last
+   * one is not too recent (or `now`), then RESTART if it was past the bound; else, the writer
+   * idle for a while, TRUNCATE a file left long by a busier time. The PASSIVE goes first even
+   * past the bound: the RESTART, with the writer held back, then copies only what was committed
+   * meanwhile, not up to 100 ms of it (holds during a retention sweep 3.2-6.0 against 4.2-8.8 ms).
    */
   const checkpoint = (now = false): Checkpointed | undefined => {
     const frames = wal.frames();
     if (frames !== lastFrames) [lastFrames, sameSince] = [frames, performance.now()];
     if (frames !== undefined) readAhead.ahead(frames);
-    if (frames !== undefined && frames * frameBytes > WAL_BOUND_BYTES) return whole(restart);
-    if (now || (frames !== undefined && frames * frameBytes >= CHECKPOINT_AT_BYTES && performance.now() - lastPassive >= CHECKPOINT_EVERY_MS)) {
+    const pastBound = frames !== undefined && frames * frameBytes > WAL_BOUND_BYTES;
+    if (now || pastBound || (frames !== undefined && frames * frameBytes >= CHECKPOINT_AT_BYTES && performance.now() - lastPassive >= CHECKPOINT_EVERY_MS)) {
       lastPassive = performance.now();
       // log: frames in the WAL since it last started over
       const done = passive.get()!;

@@ -236,6 +236,18 @@ describe("retention (slices on the writing connection, between the batches)", ()
     expect((await store.page("r", { limit: 10 })).map((m) => m.message)).toEqual(["during the sweep"]);
   });
 
+  test("a store closed while the sweep pauses ends the sweep there: no slice after close", async () => {
+    const store = open();
+    const slice = writerSql().pruneChunkSize;
+    await store.append(Array.from({ length: 3 * slice }, (_, i) => draft(`old ${i}`, { timestamp: 100 })));
+    const swept = store.prune(1000);
+    await store.append([draft("during the sweep", { timestamp: 5000 })]); // after the first slice: a long pause follows
+    await store.close();
+    expect(await swept).toBe(slice);
+    const left = (peek(store.file).query("SELECT count(*) AS n FROM messages WHERE timestamp < 1000").get() as { n: number }).n;
+    expect(left).toBe(2 * slice);
+  });
+
   test("while messages are stored, the sweep pauses 199 times its slice (under 1 message in 200 meets one); idle, 4 times", () => {
     expect(sweepPause(3, true)).toBe(597);
     expect(sweepPause(3, false)).toBe(12);

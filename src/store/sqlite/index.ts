@@ -272,6 +272,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
         const flowing = appends !== appendsSeen;
         appendsSeen = appends;
         await new Promise((resolve) => setTimeout(resolve, sweepPause(sliceMs, flowing)));
+        if (closed) return total; // else the next slice would open the writing connection again
       }
     },
 

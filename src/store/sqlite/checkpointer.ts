@@ -30,6 +30,12 @@ const CHECKPOINT_AT_BYTES = 4 << 20;
  * file of this size took 25-45 ms on this disk, all of it with the writer held back.
  */
 const WAL_BOUND_BYTES = 32 << 20;
+/**
+ * Past the bound, a PASSIVE goes first (see checkpoint()), and the WAL grows while it runs. Past
+ * this, the RESTART goes at once: a slow PASSIVE at 8,000 messages a second would otherwise let
+ * the WAL reach the writer's hard bound (48 MiB, serial-writer.ts), where every commit waits.
+ */
+const WAL_RESTART_NOW_BYTES = 40 << 20;
 /** With the writer idle this long, a WAL file longer than WAL_KEPT_BYTES is cut to nothing (TRUNCATE). */
 const IDLE_MS = 1000;
 const WAL_KEPT_BYTES = 4 << 20;
@@ -149,12 +155,14 @@ function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
    * one is not too recent (or `now`), then RESTART if it was past the bound; else, the writer
    * idle for a while, TRUNCATE a file left long by a busier time. The PASSIVE goes first even
    * past the bound: the RESTART, with the writer held back, then copies only what was committed
-   * meanwhile, not up to 100 ms of it (holds during a retention sweep 3.2-6.0 against 4.2-8.8 ms).
+   * meanwhile, not up to 100 ms of it (holds during a retention sweep 3.2-6.0 against 4.2-8.8 ms),
+   * unless the WAL is already near the writer's hard bound.
    */
   const checkpoint = (now = false): Checkpointed | undefined => {
     const frames = wal.frames();
     if (frames !== lastFrames) [lastFrames, sameSince] = [frames, performance.now()];
     if (frames !== undefined) readAhead.ahead(frames);
+    if (frames !== undefined && frames * frameBytes > WAL_RESTART_NOW_BYTES) return whole(restart);
     const pastBound = frames !== undefined && frames * frameBytes > WAL_BOUND_BYTES;
     if (now || pastBound || (frames !== undefined && frames * frameBytes >= CHECKPOINT_AT_BYTES && performance.now() - lastPassive >= CHECKPOINT_EVERY_MS)) {
       lastPassive = performance.now();

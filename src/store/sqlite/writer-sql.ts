@@ -11,7 +11,7 @@ import type { WriterSql } from "./wire";
 /** Rows per INSERT statement: one statement per 32 rows costs ~20% less per row than one each. */
 const ROWS_PER_INSERT = 32;
 /**
- * Rows retention deletes per transaction, on the event loop: 2.2 ms on a 1M-row file in
+ * Rows retention deletes per transaction, on the event loop: 2.2-2.7 ms on a 1M-row file in
  * isolation (2-6 ms in a busy server), against 0.95 for 200. A slice writes each page it touches
  * to the WAL once, and the oldest rows of R rooms sit on R pages of the room index: over 50 rooms,
  * 200 rows wrote 65 pages and 1,000 wrote 100 (0.1 a row instead of 0.33), and the slice's cost

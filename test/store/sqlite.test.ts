@@ -248,6 +248,19 @@ describe("retention (slices on the writing connection, between the batches)", ()
     expect(left).toBe(2 * slice);
   });
 
+  test("a prune while a sweep runs joins it with its later cutoff: one sweep, one result", async () => {
+    const store = open();
+    const slice = writerSql().pruneChunkSize;
+    await store.append(Array.from({ length: 2 * slice }, (_, i) => draft(`older ${i}`, { timestamp: 100 })));
+    await store.append(Array.from({ length: slice }, (_, i) => draft(`old ${i}`, { timestamp: 2000 })));
+    const [kept] = await store.append([draft("kept", { timestamp: 5000 })]);
+    const first = store.prune(1000);
+    const second = store.prune(3000);
+    expect(await second).toBe(3 * slice);
+    expect(await first).toBe(3 * slice);
+    expect((await store.page("r", { limit: 10 })).map((m) => m.id)).toEqual([kept!.message.id]);
+  });
+
   test("while messages are stored, the sweep pauses 199 times its slice (under 1 message in 200 meets one); idle, 4 times", () => {
     expect(sweepPause(3, true)).toBe(597);
     expect(sweepPause(3, false)).toBe(12);

@@ -188,6 +188,41 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
     return results;
   };
 
+  /** The sweep in progress: a prune() meanwhile joins it. */
+  let sweep: { olderThan: number; done: Promise<number> } | undefined;
+  /**
+   * Retention's slices on the writing connection, in line with the batches: a message that
+   * arrives during one waits for it (a few milliseconds), never for a lock or a timer. Each
+   * slice reads the cutoff anew: a prune() that joined may have raised it.
+   */
+  const sweepSlices = async (current: { readonly olderThan: number }): Promise<number> => {
+    let total = 0;
+    let appendsSeen = appends;
+    try {
+      for (;;) {
+        const olderThan = current.olderThan;
+        let sliceMs = 0;
+        const { deleted, done } = await writer.run((w) => {
+          const started = performance.now();
+          const slice = w.prune(olderThan);
+          sliceMs = performance.now() - started;
+          return slice;
+        });
+        total += deleted;
+        if (closed || (done && current.olderThan === olderThan)) return total;
+        if (done) continue; // the cutoff was raised meanwhile
+        const flowing = appends !== appendsSeen;
+        appendsSeen = appends;
+        await new Promise((resolve) => setTimeout(resolve, sweepPause(sliceMs, flowing)));
+        if (closed) return total; // else the next slice would open the writing connection again
+      }
+    } finally {
+      // Here, not in a .finally() on the promise: a prune() in between would join a sweep that
+      // has already ended.
+      if (sweep === current) sweep = undefined;
+    }
+  };
+
   const api: MessageStore & AccessStore & {
     readonly path: string;
     readonly database: Database;
@@ -253,27 +288,18 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
       return page.sort((a, b) => b.lastId - a.lastId).slice(0, limit);
     },
 
-    async prune(olderThan) {
-      if (closed) throw new Error("store closed");
-      // Slices on the writing connection, in line with the batches: a message that arrives
-      // during one waits for it (a few milliseconds), never for a lock or a timer.
-      let total = 0;
-      let appendsSeen = appends;
-      for (;;) {
-        let sliceMs = 0;
-        const { deleted, done } = await writer.run((w) => {
-          const started = performance.now();
-          const slice = w.prune(olderThan);
-          sliceMs = performance.now() - started;
-          return slice;
-        });
-        total += deleted;
-        if (done || closed) return total;
-        const flowing = appends !== appendsSeen;
-        appendsSeen = appends;
-        await new Promise((resolve) => setTimeout(resolve, sweepPause(sliceMs, flowing)));
-        if (closed) return total; // else the next slice would open the writing connection again
+    prune(olderThan) {
+      if (closed) return Promise.reject(new Error("store closed"));
+      // One sweep at a time: a prune() while one runs (the hourly job meeting a long sweep)
+      // raises its cutoff and shares its result, instead of a second loop doubling its share.
+      if (sweep) {
+        sweep.olderThan = Math.max(sweep.olderThan, olderThan);
+        return sweep.done;
       }
+      const current = { olderThan, done: Promise.resolve(0) };
+      sweep = current;
+      current.done = sweepSlices(current);
+      return current.done;
     },
 
     ...sqliteAccess(client, db, writeAccess),

@@ -261,13 +261,13 @@ describe("retention (slices on the writing connection, between the batches)", ()
     expect((await store.page("r", { limit: 10 })).map((m) => m.id)).toEqual([kept!.message.id]);
   });
 
-  test("while messages are stored, the sweep pauses 199 times its slice (under 1 message in 200 meets one); idle, 4 times", () => {
-    expect(sweepPause(3, true)).toBe(597);
+  test("while messages are stored, the sweep pauses 499 times its slice (1 message in 500 meets one); idle, 4 times", () => {
+    expect(sweepPause(3, true)).toBe(1497);
     expect(sweepPause(3, false)).toBe(12);
-    // bounds: never back to back while messages flow, never more than a second
+    // bounds: never back to back while messages flow, never more than two seconds
     expect(sweepPause(0.05, true)).toBe(40);
     expect(sweepPause(0.05, false)).toBe(2);
-    expect(sweepPause(20, true)).toBe(1000);
+    expect(sweepPause(20, true)).toBe(2000);
   });
 });
 

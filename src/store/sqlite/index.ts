@@ -36,9 +36,9 @@ const messageOfValues = ([id, room, name, message, timestamp, userId]: MessageVa
  * took `sliceMs`. A message that arrives during a slice waits for it, and which messages do is
  * the sweep's share of the event loop, whatever their rate. While messages are being stored, a
  * pause of 499 times the slice keeps that share at 0.2%: at 0.5%, slices still held a third of
- * the slowest 1% of deliveries. The sweep then yields to the load (500-1,000 rows a second under
- * 2,000 messages a second) and catches up when it drops: with none stored since the last slice,
- * 4 times (~20,000 rows a second), a join or a read waiting for at most a slice.
+ * the slowest 1% of deliveries. The sweep then yields to the load (500 rows a second measured
+ * under 2,000 messages a second) and catches up when it drops: with none stored since the last
+ * slice, 4 times (~60,000 rows a second), a join or a read waiting for at most a slice.
  */
 export function sweepPause(sliceMs: number, messagesFlowing: boolean): number {
   return Math.min(2000, Math.max(messagesFlowing ? 40 : 2, sliceMs * (messagesFlowing ? 499 : 4)));

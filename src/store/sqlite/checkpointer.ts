@@ -162,9 +162,9 @@ function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
     const frames = wal.frames();
     if (frames !== lastFrames) [lastFrames, sameSince] = [frames, performance.now()];
     if (frames !== undefined) readAhead.ahead(frames);
-    if (frames !== undefined && frames * frameBytes > WAL_RESTART_NOW_BYTES) return whole(restart);
-    const pastBound = frames !== undefined && frames * frameBytes > WAL_BOUND_BYTES;
-    if (now || pastBound || (frames !== undefined && frames * frameBytes >= CHECKPOINT_AT_BYTES && performance.now() - lastPassive >= CHECKPOINT_EVERY_MS)) {
+    const walBytes = (frames ?? 0) * frameBytes; // no wal-index yet: nothing to checkpoint
+    if (walBytes > WAL_RESTART_NOW_BYTES) return whole(restart);
+    if (now || walBytes > WAL_BOUND_BYTES || (walBytes >= CHECKPOINT_AT_BYTES && performance.now() - lastPassive >= CHECKPOINT_EVERY_MS)) {
       lastPassive = performance.now();
       // log: frames in the WAL since it last started over
       const done = passive.get()!;

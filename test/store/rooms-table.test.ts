@@ -10,6 +10,7 @@ import { openSqliteStore } from "../../src/store/sqlite";
 import { rooms } from "../../src/store/sqlite/schema";
 import { walIndex } from "../../src/store/sqlite/wal-index";
 import { ROOMS_UPKEEP_MS } from "../../src/store/sqlite/writer";
+import { writerSql } from "../../src/store/sqlite/writer-sql";
 import { defer, tempDir } from "../helpers";
 import { previousReleaseDatabase } from "./previous-release";
 import { open, peek } from "./sqlite-files";
@@ -102,13 +103,14 @@ describe("upkeep", () => {
 
   test("retries of a clientId (in one batch, in the next, after a reopen) are counted once", async () => {
     const path = join(tempDir(), "chat.db");
+    const retry = (): Draft => draft("r", "hi", { clientId: "k", timestamp: Date.now() }); // the window ends now
     const first = openSqliteStore(path);
-    await first.append([draft("r", "hi", { clientId: "k" }), draft("r", "hi", { clientId: "k" })]);
-    await first.append([draft("r", "hi", { clientId: "k" })]);
+    await first.append([retry(), retry()]);
+    await first.append([retry()]);
     await first.close();
     const store = open(path);
-    const [retry] = await store.append([draft("r", "hi", { clientId: "k" })]);
-    expect(retry!.fresh).toBe(false);
+    const [last] = await store.append([retry()]);
+    expect(last!.fresh).toBe(false);
     await store.close();
     expect(peek(path).query("SELECT room, messages FROM rooms").all()).toEqual([{ room: "r", messages: 1 }]);
   });
@@ -165,6 +167,15 @@ describe("migration", () => {
     await store.append([draft("room0", "new", { timestamp: 9000 })]);
     await store.close();
     expect(tableAndTruth(path).table).toEqual(tableAndTruth(path).truth);
+  });
+});
+
+describe("catching up at open", () => {
+  test("reads only the rows past the rooms table's newest id: a range of ids, not a walk of the room index", () => {
+    const store = open();
+    const plan = (store.database.query(`EXPLAIN QUERY PLAN ${writerSql().roomsCatchUp}`).all() as { detail: string }[]).map((p) => p.detail).join("; ");
+    expect(plan).toMatch(/SEARCH messages USING INTEGER PRIMARY KEY \(rowid>\?\)/);
+    expect(plan).not.toMatch(/SCAN messages/);
   });
 });
 

@@ -15,16 +15,17 @@ describe("migration", () => {
   test("a database of the release before userIds and bans is upgraded in place: its messages stay, without a userId", async () => {
     const path = join(tempDir(), "old.db");
     const old = previousReleaseDatabase(path, "0004");
-    old.query("INSERT INTO messages (room, name, message, timestamp, client_id) VALUES ('lobby', 'ada', 'from before', 5, 'k')").run();
-    old.query("INSERT INTO rooms (room, last_id, last_message_at, messages) VALUES ('lobby', 1, 5, 1)").run();
+    const t = Date.now(); // a retry matches within the window before now
+    old.query(`INSERT INTO messages (room, name, message, timestamp, client_id) VALUES ('lobby', 'ada', 'from before', ${t}, 'k')`).run();
+    old.query(`INSERT INTO rooms (room, last_id, last_message_at, messages) VALUES ('lobby', 1, ${t}, 1)`).run();
     old.close();
 
     const store = open(path);
     const [before] = await store.page("lobby", { limit: 10 });
-    expect(before).toEqual({ id: 1, room: "lobby", name: "ada", message: "from before", timestamp: 5 });
-    const [retry, signed] = await store.append([draft("from before", { room: "lobby", clientId: "k", timestamp: 6, userId: "u1" }), draft("now", { room: "lobby", timestamp: 7, userId: "u1" })]);
+    expect(before).toEqual({ id: 1, room: "lobby", name: "ada", message: "from before", timestamp: t });
+    const [retry, signed] = await store.append([draft("from before", { room: "lobby", clientId: "k", timestamp: t + 1, userId: "u1" }), draft("now", { room: "lobby", timestamp: t + 2, userId: "u1" })]);
     expect(retry).toEqual({ message: before!, fresh: false });
-    expect(signed!.message).toEqual({ id: 2, room: "lobby", name: "ada", message: "now", timestamp: 7, userId: "u1" });
+    expect(signed!.message).toEqual({ id: 2, room: "lobby", name: "ada", message: "now", timestamp: t + 2, userId: "u1" });
     expect(await store.roomSettings("lobby")).toEqual({ private: false });
     await store.ban("lobby", "u2", {}, 10);
     expect(await store.isBanned("lobby", "u2", 10)).toBe(true);

@@ -24,7 +24,8 @@ runStoreContract("sqlite", async () => {
   const path = join(tempDir(), "chat.db");
   return {
     async open({ onCommit, clientIdWindowMs } = {}) {
-      return openSqliteStore(path, { onCommit, clientIds: clientIdWindowMs === undefined ? undefined : { windowMs: clientIdWindowMs, max: 100_000 } });
+      // The contract's drafts are stamped by a clock of their own, near 0: so is the store's.
+      return openSqliteStore(path, { onCommit, clientIds: clientIdWindowMs === undefined ? undefined : { windowMs: clientIdWindowMs, max: 100_000 }, now: () => 0 });
     },
     async rows() {
       return peek(path).query("SELECT id, room, name, message, timestamp, client_id AS clientId, user_id AS userId FROM messages ORDER BY id").all() as StoredRow[];
@@ -279,5 +280,20 @@ describe("clientIds (remembered for a window, not by an index)", () => {
     const [a, c] = await store.append([draft("a", { clientId: "a" }), draft("c", { clientId: "c" })]);
     expect(a!.fresh).toBe(true);
     expect(c!.fresh).toBe(false);
+  });
+
+  test("a reopened store reads back only the window before now, however many rows the newest one's window holds", async () => {
+    // Rows of two hours ago, a second apart: counted back from the newest row, the window would
+    // take them all (a store reopened after a quiet spell read ten minutes of rows on the event loop).
+    const path = join(tempDir(), "chat.db");
+    const then = Date.now() - 2 * 3_600_000;
+    const first = openSqliteStore(path, { clientIds: { windowMs: 600_000, max: 100_000 } });
+    await first.append([draft("a", { clientId: "a", timestamp: then }), draft("b", { clientId: "b", timestamp: then + 1000 })]);
+    await first.close();
+    const again = openSqliteStore(path, { clientIds: { windowMs: 600_000, max: 100_000 } });
+    defer(() => again.close());
+    // A retry stamped just after them would match, had the memory been filled with them.
+    const [b] = await again.append([draft("b", { clientId: "b", timestamp: then + 2000 })]);
+    expect(b!.fresh).toBe(true);
   });
 });

@@ -54,6 +54,8 @@ export interface SqliteStoreOptions {
   onCommit?: (rows: number, ms: number) => void;
   /** How long and how many clientIds are remembered for retries (default: 10 minutes, 100,000). */
   clientIds?: RecentClientIdsOptions;
+  /** The clock that rooms stamp messages by (default: Date.now): at open, the clientId window ends at it, as a retry's would. */
+  now?: () => number;
 }
 
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) {
@@ -81,7 +83,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   if (!created) client.run(WRITER_SQL.roomsCatchUp);
 
   const wantsWriteLock = new Int32Array(new SharedArrayBuffer(4));
-  const writer = new SerialWriter(() => openWriter(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL), wantsWriteLock, walIndex(`${path}-shm`));
+  const writer = new SerialWriter(() => openWriter(path, options.clientIds ?? { windowMs: 10 * 60_000, max: 100_000 }, WRITER_SQL, options.now ?? Date.now), wantsWriteLock, walIndex(`${path}-shm`));
   // Started with the store, not by the first message: by then every file descriptor may be
   // taken (see CheckpointerThread). A moment after opening (or by the first write if sooner),
   // so that start-up's first answer does not share the cores with a starting thread (+2-3 ms

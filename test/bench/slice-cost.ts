@@ -17,17 +17,21 @@ copyFileSync(source, path);
 // The writing connection's settings (src/store/sqlite/writer.ts).
 const db = new Database(path);
 db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY");
-const pruneChunk = db.prepare<{ id: number; room: string }, [number, number]>(sql.pruneChunk);
+const pruneRange = db.prepare<{ upTo: number | null; rows: number }, [number, number]>(sql.pruneRange);
+const pruneChunk = db.prepare<{ id: number; room: string }, [number, number, number]>(sql.pruneChunk);
 const roomPruned = db.prepare(sql.roomPruned);
 const roomEmptied = db.prepare(sql.roomEmptied);
 const idFloor = db.prepare(sql.idFloor);
 
 const ms = { delete: 0, rooms: 0, commit: 0 };
 const cutoff = Date.now() - 86_400_000;
+let after = 0; // as the sweep goes: each slice starts past the last id the one before looked at
 for (let i = 0; i < slices; i++) {
   const started = performance.now();
   db.exec("BEGIN IMMEDIATE");
-  const deleted = pruneChunk.all(cutoff, rows);
+  const { upTo } = pruneRange.get(after, rows)!;
+  const deleted = upTo === null ? [] : pruneChunk.all(after, upTo, cutoff);
+  after = upTo ?? after;
   const deletedAt = performance.now();
   const perRoom = new Map<string, number>();
   let highest = 0;

@@ -262,6 +262,27 @@ describe("retention (slices on the writing connection, between the batches)", ()
     expect((await store.page("r", { limit: 10 })).map((m) => m.id)).toEqual([kept!.message.id]);
   });
 
+  test("a slice reads a range of ids, whatever the table holds: no prune reads on to the end of the table", () => {
+    const store = open();
+    const sql = writerSql();
+    for (const statement of [sql.pruneRange, sql.pruneChunk]) {
+      const plan = (store.database.query(`EXPLAIN QUERY PLAN ${statement}`).all() as { detail: string }[]).map((p) => p.detail).join("; ");
+      expect(plan).toMatch(/SEARCH messages USING INTEGER PRIMARY KEY \(rowid>\?/);
+      expect(plan).not.toMatch(/SCAN messages/);
+    }
+  });
+
+  test("the sweep goes in id order and ends at a slice with nothing expired: rows stamped older behind it wait", async () => {
+    const store = open();
+    const slice = writerSql().pruneChunkSize;
+    await store.append(Array.from({ length: 10 }, (_, i) => draft(`old ${i}`, { timestamp: 100 })));
+    await store.append(Array.from({ length: 2 * slice }, (_, i) => draft(`new ${i}`, { timestamp: 5000 })));
+    await store.append(Array.from({ length: 5 }, (_, i) => draft(`stamped old ${i}`, { timestamp: 100 }))); // the clock set back
+    // slices: 10 old and the first new ones, then new ones only: the end
+    expect(await store.prune(1000)).toBe(10);
+    expect(await store.prune(6000)).toBe(2 * slice + 5);
+  });
+
   test("while messages are stored, the sweep pauses 499 times its slice (1 message in 500 meets one); idle, 4 times", () => {
     expect(sweepPause(3, true)).toBe(1497);
     expect(sweepPause(3, false)).toBe(12);

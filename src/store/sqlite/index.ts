@@ -201,19 +201,23 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   const sweepSlices = async (current: { readonly olderThan: number }): Promise<number> => {
     let total = 0;
     let appendsSeen = appends;
+    /** The highest id looked at under this cutoff: the next slice starts after it. */
+    let after = 0;
     try {
       for (;;) {
         const olderThan = current.olderThan;
         let sliceMs = 0;
-        const { deleted, done } = await writer.run((w) => {
+        const { deleted, upTo, done } = await writer.run((w) => {
           const started = performance.now();
-          const slice = w.prune(olderThan);
+          const slice = w.prune(olderThan, after);
           sliceMs = performance.now() - started;
           return slice;
         });
         total += deleted;
         if (closed || (done && current.olderThan === olderThan)) return total;
-        if (done) continue; // the cutoff was raised meanwhile
+        // A raised cutoff starts again from the oldest row: those looked at may have expired under it.
+        after = current.olderThan === olderThan ? upTo : 0;
+        if (done) continue;
         const flowing = appends !== appendsSeen;
         appendsSeen = appends;
         await new Promise((resolve) => setTimeout(resolve, sweepPause(sliceMs, flowing)));

@@ -36,7 +36,9 @@ export interface WriterSql {
   roomLastId: string;
   /** Upserts a room's row (room, lastId, lastMessageAt, messages added since its last upsert). */
   roomStored: string;
-  /** Deletes the oldest messages older than ?, at most ? of them, returning each one's id and room. */
+  /** The next ? rows past id ?, as the highest id among them (`upTo`, null if none) and how many (`rows`). */
+  pruneRange: string;
+  /** Deletes the messages with an id past ? and up to ?, older than ?, returning each one's id and room. */
   pruneChunk: string;
   pruneChunkSize: number;
   /** Takes ? deleted messages off room ?'s count. */

@@ -2,7 +2,7 @@
 // retention, written by Drizzle when the code is bundled: Drizzle's cold query builders cost
 // ~7-10 ms at run time.
 import { Database } from "bun:sqlite";
-import { asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, lt, lte, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { accessWriterSql } from "./access-sql";
 import { messages, rooms } from "./schema";
@@ -58,9 +58,14 @@ export function writerSql(): WriterSql {
         set: { lastId: sql`excluded.last_id`, lastMessageAt: sql`excluded.last_message_at`, messages: sql`${rooms.messages} + excluded.messages` },
       })
       .toSQL().sql,
+    // A slice is a range of ids: the next `limit` rows past the last one looked at (ids follow
+    // time), and of them the expired. "The oldest `limit` rows older than the cutoff" read on past
+    // the last expired row to the end of the table: every prune with little left to delete read
+    // every row on the event loop (75-83 ms on a 1M-row file).
+    pruneRange: "SELECT max(id) AS upTo, count(*) AS rows FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)",
     pruneChunk: db
       .delete(messages)
-      .where(inArray(messages.id, db.select({ id: messages.id }).from(messages).where(lt(messages.timestamp, p("olderThan"))).orderBy(asc(messages.id)).limit(p("limit"))))
+      .where(and(gt(messages.id, p("after")), lte(messages.id, p("upTo")), lt(messages.timestamp, p("olderThan"))))
       .returning({ id: messages.id, room: messages.room })
       .toSQL().sql,
     pruneChunkSize: PRUNE_CHUNK,

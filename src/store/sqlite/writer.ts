@@ -42,7 +42,8 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   const byId = client.prepare<Message & { user_id: string | null }, [number]>(sql.byId);
   const roomLastId = client.prepare<{ last_id: number }, [string]>(sql.roomLastId);
   const roomStored = client.prepare<unknown, [string, number, number, number]>(sql.roomStored);
-  const pruneChunk = client.prepare<{ id: number; room: string }, [number, number]>(sql.pruneChunk);
+  const pruneRange = client.prepare<{ upTo: number | null; rows: number }, [number, number]>(sql.pruneRange);
+  const pruneChunk = client.prepare<{ id: number; room: string }, [number, number, number]>(sql.pruneChunk);
   const roomPruned = client.prepare<unknown, [number, string]>(sql.roomPruned);
   const roomEmptied = client.prepare<unknown, [string]>(sql.roomEmptied);
 
@@ -69,13 +70,14 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
   };
 
   /**
-   * One slice of retention: the oldest messages before the cutoff (at most sql.pruneChunkSize: a
-   * fraction of a millisecond) and their rooms' counts, in one transaction. The rows count every
-   * message first (the pending rooms), so that what is taken off is taken off a full count.
+   * One slice of retention: of the next sql.pruneChunkSize rows past id `after`, those older than
+   * the cutoff, and their rooms' counts, in one transaction. The rows count every message first
+   * (the pending rooms), so that what is taken off is taken off a full count.
    */
-  const pruneSlice = client.transaction((olderThan: number): number => {
+  const pruneSlice = client.transaction((olderThan: number, after: number) => {
     writePendingRooms();
-    const deleted = pruneChunk.all(olderThan, sql.pruneChunkSize);
+    const { upTo, rows } = pruneRange.get(after, sql.pruneChunkSize)!;
+    const deleted = upTo === null ? [] : pruneChunk.all(after, upTo, olderThan);
     const perRoom = new Map<string, number>();
     let highest = 0;
     for (const { id, room } of deleted) {
@@ -88,7 +90,7 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       roomPruned.run(count, room);
       roomEmptied.run(room);
     }
-    return deleted.length;
+    return { deleted: deleted.length, upTo: upTo ?? after, rows };
   });
 
   /** One transaction: new rows get ids and are inserted; repeated clientIds get their stored message. */
@@ -157,11 +159,16 @@ export function openWriter(path: string, window: RecentClientIdsOptions, sql: Wr
       upkeep.immediate();
       pendingRooms.clear();
     },
-    /** Deletes one slice of expired messages; fewer than a full slice: none are left. */
-    prune(olderThan: number): { deleted: number; done: boolean } {
-      const deleted = pruneSlice.immediate(olderThan);
+    /**
+     * Deletes the expired messages of one slice of ids past `after` (0: from the oldest); the next
+     * slice starts after `upTo`. Done at the end of the table, or after a slice with none expired:
+     * ids follow time, so the rest are younger. (A message stamped before one stored ahead of it,
+     * the clock set back, waits until the rows of a slice ahead of it have expired too.)
+     */
+    prune(olderThan: number, after: number): { deleted: number; upTo: number; done: boolean } {
+      const { deleted, upTo, rows } = pruneSlice.immediate(olderThan, after);
       pendingRooms.clear();
-      return { deleted, done: deleted < sql.pruneChunkSize };
+      return { deleted, upTo, done: rows < sql.pruneChunkSize || deleted === 0 };
     },
     append(drafts: DraftFields): AppendReply {
       const { results, before, roomsOfBatch, last } = commit.immediate(drafts);

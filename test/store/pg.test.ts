@@ -248,6 +248,18 @@ describe("access reads by index", () => {
   });
 });
 
+describe("retention", () => {
+  test("goes in id order and ends at a slice with nothing expired: rows stamped older behind it wait", async () => {
+    const store = await node(await pg.server.createDatabase());
+    await store.append(Array.from({ length: 10 }, (_, i) => draft(`old ${i}`, { timestamp: 100 })));
+    await store.append(Array.from({ length: 2000 }, (_, i) => draft(`new ${i}`, { timestamp: 5000 }))); // two slices
+    await store.append(Array.from({ length: 5 }, (_, i) => draft(`stamped old ${i}`, { timestamp: 100 }))); // the clock set back
+    // slices: 10 old and the first new ones, then new ones only: the end
+    expect(await store.prune(1000)).toBe(10);
+    expect(await store.prune(6000)).toBe(2005);
+  });
+});
+
 describe("two nodes on one database", () => {
   test("a room's ids become visible in id order: a node's batch waits for the other's commit in that room", async () => {
     const url = await pg.server.createDatabase();

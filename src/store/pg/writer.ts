@@ -29,7 +29,7 @@ export type InFlight = Map<string, number>;
 
 type Job =
   | { kind: "append"; drafts: Draft[]; started: number; resolve(results: Appended[]): void; reject(error: unknown): void }
-  | { kind: "prune"; olderThan: number; resolve(deleted: number): void; reject(error: unknown): void }
+  | { kind: "prune"; olderThan: number; after: number; resolve(slice: PruneSlice): void; reject(error: unknown): void }
   | { kind: "idle"; resolve(): void };
 type AppendJob = Extract<Job, { kind: "append" }>;
 
@@ -49,13 +49,18 @@ export class Writer {
     return new Promise((resolve, reject) => this.enqueue({ kind: "append", drafts, started: performance.now(), resolve, reject }));
   }
 
-  /** Deletes messages older than the cutoff, a chunk per transaction, appends queued between chunks. */
+  /**
+   * Deletes messages older than the cutoff, a slice of ids per transaction, appends queued between
+   * slices. Done at the end of the table, or after a slice with none expired: ids follow time, so
+   * the rest are younger (a message stamped before one stored ahead of it waits for a later prune).
+   */
   async prune(olderThan: number): Promise<number> {
     let total = 0;
-    for (;;) {
-      const deleted = await new Promise<number>((resolve, reject) => this.enqueue({ kind: "prune", olderThan, resolve, reject }));
-      total += deleted;
-      if (deleted < PRUNE_CHUNK) return total;
+    for (let after = 0; ; ) {
+      const slice = await new Promise<PruneSlice>((resolve, reject) => this.enqueue({ kind: "prune", olderThan, after, resolve, reject }));
+      total += slice.deleted;
+      if (slice.rows < PRUNE_CHUNK || slice.deleted === 0) return total;
+      after = slice.upTo;
     }
   }
 
@@ -78,7 +83,7 @@ export class Writer {
         if (job.kind !== "append") {
           this.jobs.shift();
           if (job.kind === "idle") job.resolve();
-          else await this.pruneChunk(job.olderThan).then(job.resolve, job.reject);
+          else await this.pruneSlice(job.olderThan, job.after).then(job.resolve, job.reject);
           continue;
         }
         const group: AppendJob[] = [];
@@ -248,17 +253,25 @@ export class Writer {
     return found;
   }
 
-  private async pruneChunk(olderThan: number): Promise<number> {
+  /**
+   * Of the next PRUNE_CHUNK rows past id `after`, deletes those older than the cutoff. A range of
+   * ids, not "the oldest rows older than the cutoff": with fewer of those than a chunk left, that
+   * read on to the end of the table, every hourly prune of a store with little to delete.
+   */
+  private async pruneSlice(olderThan: number, after: number): Promise<PruneSlice> {
     return this.db.transaction(async (tx) => {
       // SKIP LOCKED: two nodes pruning at once take different rows instead of waiting on each other.
-      const perRoom = await tx.execute<{ room: string; deleted: string }>(sql`
-        with gone as (
-          delete from ${messages} where id in (
-            select id from ${messages} where timestamp < ${olderThan} order by id limit ${PRUNE_CHUNK} for update skip locked
-          ) returning room
+      const [found] = await tx.execute<{ up_to: string; rows: string; per_room: { room: string; deleted: number }[] | string }>(sql`
+        with slice as (
+          select id, timestamp from ${messages} where id > ${after} order by id limit ${PRUNE_CHUNK} for update skip locked
+        ), gone as (
+          delete from ${messages} m using slice where m.id = slice.id and slice.timestamp < ${olderThan} returning m.room
         )
-        select room, count(*) as deleted from gone group by room order by room`);
-      if (perRoom.length === 0) return 0;
+        select (select coalesce(max(id), ${after}) from slice) as up_to, (select count(*) from slice) as rows,
+          (select coalesce(json_agg(g order by g.room), '[]') from (select room, count(*) as deleted from gone group by room) g) as per_room`);
+      const slice = { upTo: Number(found!.up_to), rows: Number(found!.rows), deleted: 0 };
+      const perRoom: { room: string; deleted: number }[] = typeof found!.per_room === "string" ? JSON.parse(found!.per_room) : found!.per_room;
+      if (perRoom.length === 0) return slice;
       const counts = JSON.stringify(perRoom.map((r) => ({ room: r.room, deleted: Number(r.deleted) })));
       // The rooms' rows in sorted order, as appends lock them: no deadlock with a batch.
       await tx.execute(sql`select 1 from ${rooms} where ${rooms.room} in (select room from json_to_recordset(${counts}::text::json) as c(room text)) order by ${rooms.room} for update`);
@@ -267,10 +280,13 @@ export class Writer {
         with c as (select * from json_to_recordset(${counts}::text::json) as c(room text, deleted bigint)),
         emptied as (delete from ${rooms} using c where ${rooms.room} = c.room and ${rooms.messages} <= c.deleted)
         update ${rooms} set messages = ${rooms.messages} - c.deleted from c where ${rooms.room} = c.room and ${rooms.messages} > c.deleted`);
-      return perRoom.reduce((sum, r) => sum + Number(r.deleted), 0);
+      return { ...slice, deleted: perRoom.reduce((sum, r) => sum + Number(r.deleted), 0) };
     });
   }
 }
+
+/** One retention slice: how many rows it read (up to id `upTo`) and how many of them it deleted. */
+type PruneSlice = { upTo: number; rows: number; deleted: number };
 
 interface Columns {
   room: SQLArrayParameter;

@@ -56,7 +56,8 @@ const where = {
 };
 let store: MessageStore & AccessStore;
 try {
-  if (config.databaseUrl === undefined) store = openSqliteStore(config.db, { onCommit: metrics.onCommit });
+  // The executable is read into the page cache by the checkpointer thread, off the event loop.
+  if (config.databaseUrl === undefined) store = openSqliteStore(config.db, { onCommit: metrics.onCommit, warm: process.execPath });
   else {
     const { openPgStore } = await import("./store/pg");
     store = await openPgStore(config.databaseUrl, { onCommit: metrics.onCommit });

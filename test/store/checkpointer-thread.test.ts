@@ -2,7 +2,7 @@
 // file descriptors being exhausted) what it was doing is refused, writes go on (they commit on
 // the event loop), the process goes on, and the next write starts another.
 import { expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Draft } from "../../src/rooms/ports";
 import { openSqliteStore } from "../../src/store/sqlite";
@@ -35,6 +35,21 @@ test("the checkpointer thread runs at nice 10: its copying gives way to the even
   const started = [...workers()].filter((tid) => !before.has(tid));
   expect(started.map(niceOf)).toEqual([10]);
   expect(niceOf(String(process.pid))).toBe(0); // the event loop's own priority is left alone
+});
+
+test("the checkpointer reads the file it is given to warm (the executable) into the page cache when it starts", async () => {
+  const executable = join(tempDir(), "chat-server");
+  const fd = openSync(executable, "w");
+  for (let i = 0; i < 8; i++) writeSync(fd, Buffer.alloc(1 << 20, i));
+  fsyncSync(fd);
+  closeSync(fd);
+  const cached = () => Number(Bun.spawnSync(["fincore", "--bytes", "--noheadings", "--output", "RES", executable]).stdout.toString().trim());
+  expect(Bun.spawnSync(["dd", `if=${executable}`, "iflag=nocache", "count=0", "status=none"]).exitCode).toBe(0);
+  expect(cached()).toBe(0); // a file system that cannot drop pages (tmpfs) cannot show it
+  const store = openSqliteStore(join(tempDir(), "chat.db"), { warm: executable });
+  defer(() => store.close());
+  await store.checkpoint(); // answered after the thread's start
+  expect(cached()).toBe(8 << 20);
 });
 
 test("a checkpointer that dies: what it was doing is refused, writes go on and start another, retention works again", async () => {

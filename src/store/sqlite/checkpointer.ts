@@ -3,7 +3,7 @@
 // connection never checkpoints (wal_autocheckpoint=0); a WAL lets this one copy committed pages
 // back into the database while the writer goes on appending.
 import { Database, type Statement } from "bun:sqlite";
-import { closeSync, fsyncSync, openSync, readlinkSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readlinkSync, readSync } from "node:fs";
 import { setPriority } from "node:os";
 import { requestSlice } from "../../event-loop-slice";
 import { walIndex } from "./wal-index";
@@ -56,7 +56,7 @@ self.onmessage = async ({ data: request }: MessageEvent<CheckpointerRequest>) =>
 
 async function handle(request: CheckpointerRequest): Promise<unknown> {
   if (request.op === "open") {
-    checkpointer = openCheckpointer(request.path, new Int32Array(request.wantsWriteLock));
+    checkpointer = openCheckpointer(request.path, new Int32Array(request.wantsWriteLock), request.warm);
     return null;
   }
   if (request.op === "close") {
@@ -101,10 +101,31 @@ function flushFile(path: string) {
   } catch {} // no file yet: nothing to write out
 }
 
-function openCheckpointer(path: string, wantsWriteLock: Int32Array) {
+/**
+ * Reads a file through once, so that its pages are in the page cache. For the server's own
+ * executable: JavaScriptCore's optimizing compilers run code of it that start-up never touched,
+ * and the first time, a page fault reads it from the disk. On these machines the page cache keeps
+ * little of a file not mapped (DAMON pages it out), and behind a checkpoint's writes such a read
+ * took 250 ms, the JIT thread holding up the event loop meanwhile (caught during a retention
+ * sweep: the JIT thread in `filemap_fault`, the main thread in a futex wait).
+ */
+function readThrough(file: string) {
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  try {
+    const fd = openSync(file, "r");
+    try {
+      while (readSync(fd, chunk, 0, chunk.length, null) > 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {} // nothing to warm
+}
+
+function openCheckpointer(path: string, wantsWriteLock: Int32Array, warm: string | undefined) {
   lowerPriority();
   requestSlice(0); // the kernel's default: a short slice is the event loop's (main.ts), not inherited here
   flushFile(path);
+  if (warm) readThrough(warm);
   const client = new Database(path, { strict: true });
   // busy_timeout: RESTART and TRUNCATE wait here, on this thread, for the writer's current
   // commit. wal_autocheckpoint=0: this connection commits too (starting the WAL over), and SQLite

@@ -56,6 +56,8 @@ export interface SqliteStoreOptions {
   clientIds?: RecentClientIdsOptions;
   /** The clock that rooms stamp messages by (default: Date.now): at open, the clientId window ends at it, as a retry's would. */
   now?: () => number;
+  /** A file the checkpointer thread reads through once when it starts: the server's executable (see checkpointer.ts). */
+  warm?: string;
 }
 
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) {
@@ -91,7 +93,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
   // dies, the next write tries again.
   const checkpointer = new CheckpointerThread(
     CHECKPOINTER,
-    () => ({ op: "open", path, wantsWriteLock: wantsWriteLock.buffer as SharedArrayBuffer }),
+    () => ({ op: "open", path, wantsWriteLock: wantsWriteLock.buffer as SharedArrayBuffer, warm: options.warm }),
     // A checkpointer that dies holding the write lock frees it (SQLite does); its flag too.
     () => Atomics.store(wantsWriteLock, 0, 0),
   );

@@ -65,7 +65,8 @@ export interface AccessWriterSql {
 /** What the main thread asks the checkpointer (checkpointer.ts); one CheckpointerReply each, same `seq`. */
 export type CheckpointerRequest =
   /** wantsWriteLock: one Int32, 1 while the checkpointer waits for or holds the write lock (the writer then holds back). */
-  | { op: "open"; seq: number; path: string; wantsWriteLock: SharedArrayBuffer }
+  /** warm: a file to read through once, into the page cache (the server's executable). */
+  | { op: "open"; seq: number; path: string; wantsWriteLock: SharedArrayBuffer; warm?: string }
   | { op: "checkpoint"; seq: number }
   | { op: "close"; seq: number };
 

@@ -272,7 +272,7 @@ export class Writer {
       const slice = { upTo: Number(found!.up_to), rows: Number(found!.rows), deleted: 0 };
       const perRoom: { room: string; deleted: number }[] = typeof found!.per_room === "string" ? JSON.parse(found!.per_room) : found!.per_room;
       if (perRoom.length === 0) return slice;
-      const counts = JSON.stringify(perRoom.map((r) => ({ room: r.room, deleted: Number(r.deleted) })));
+      const counts = JSON.stringify(perRoom); // already { room, deleted } rows
       // The rooms' rows in sorted order, as appends lock them: no deadlock with a batch.
       await tx.execute(sql`select 1 from ${rooms} where ${rooms.room} in (select room from json_to_recordset(${counts}::text::json) as c(room text)) order by ${rooms.room} for update`);
       // Rows left without messages go, the others count down: two sets of rows, one statement.
@@ -280,7 +280,7 @@ export class Writer {
         with c as (select * from json_to_recordset(${counts}::text::json) as c(room text, deleted bigint)),
         emptied as (delete from ${rooms} using c where ${rooms.room} = c.room and ${rooms.messages} <= c.deleted)
         update ${rooms} set messages = ${rooms.messages} - c.deleted from c where ${rooms.room} = c.room and ${rooms.messages} > c.deleted`);
-      return { ...slice, deleted: perRoom.reduce((sum, r) => sum + Number(r.deleted), 0) };
+      return { ...slice, deleted: perRoom.reduce((sum, r) => sum + r.deleted, 0) };
     });
   }
 }

@@ -216,9 +216,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}) 
           return slice;
         });
         total += deleted;
-        if (closed || (done && current.olderThan === olderThan)) return total;
+        const raised = current.olderThan !== olderThan; // by a prune() that joined meanwhile
+        if (closed || (done && !raised)) return total;
         // A raised cutoff starts again from the oldest row: those looked at may have expired under it.
-        after = current.olderThan === olderThan ? upTo : 0;
+        after = raised ? 0 : upTo;
         if (done) continue;
         const flowing = appends !== appendsSeen;
         appendsSeen = appends;
